@@ -1,0 +1,36 @@
+"""The `factory` command: thin wrappers over the same definitions the Dagster UI loads."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from factory_dagster.cli import build, listing, prepare, ui, validate
+from factory_dagster.cli.common import add_common_options, apply_common_options
+
+COMMANDS = {"build": build, "list": listing, "ui": ui, "prepare": prepare, "validate": validate}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="factory", description="AI Factory: spec-driven data and ML products on Dagster.")
+    subparsers = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS.values():
+        add_common_options(module.register(subparsers))
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+    args = parser().parse_args(argv)
+    apply_common_options(args)
+    try:
+        return COMMANDS[args.command].run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

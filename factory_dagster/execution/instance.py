@@ -1,0 +1,33 @@
+"""The Dagster instance the factory uses: `$DAGSTER_HOME`, else `<factory home>/dagster` (SQLite)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from factory_dagster.storage.home import FactoryHome
+
+DEFAULT_INSTANCE_YAML = """\
+# Written by the factory: an embedded SQLite instance under the factory home.
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_dagster_home(home: FactoryHome) -> Path:
+    """Point `DAGSTER_HOME` at the factory's instance unless the user set one; create it."""
+    configured = os.environ.get("DAGSTER_HOME")
+    path = Path(configured).expanduser().resolve() if configured else home.dagster_home
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DEFAULT_INSTANCE_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(path)
+    return path
+
+
+def factory_instance(home: FactoryHome) -> dg.DagsterInstance:
+    ensure_dagster_home(home)
+    return dg.DagsterInstance.get()

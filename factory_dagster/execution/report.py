@@ -1,0 +1,111 @@
+"""What a run did, read back from the Dagster instance: per asset, per check, per failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+_EVENTS = {
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
+    dg.DagsterEventType.RUN_FAILURE,
+}
+
+
+def metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+
+@dataclass
+class CheckOutcome:
+    asset: str
+    name: str
+    passed: bool
+    severity: str
+    description: str | None
+    metadata: dict[str, Any]
+
+
+@dataclass
+class AssetOutcome:
+    key: str
+    partitions: list[str] = field(default_factory=list)
+    rows: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def materialized(self) -> bool:
+        return bool(self.metadata) or bool(self.partitions)
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    success: bool
+    seconds: float
+    selected: list[str]
+    assets: dict[str, AssetOutcome] = field(default_factory=dict)
+    checks: list[CheckOutcome] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # step key → one-line reason
+    step_assets: dict[str, list[str]] = field(default_factory=dict)  # step key → asset keys
+    log_path: Path | None = None  # what the run printed (dbt output), when captured
+
+    def not_built(self) -> list[str]:
+        return [key for key in self.selected if key not in self.assets]
+
+    def failed_checks(self, severity: str | None = None) -> list[CheckOutcome]:
+        return [c for c in self.checks if not c.passed and severity in (None, c.severity)]
+
+
+def _failure_reason(event: dg.DagsterEvent) -> str:
+    error = event.step_failure_data.error if event.step_failure_data else None
+    if error is None:
+        return event.message or "failed"
+    user = event.step_failure_data.user_failure_data
+    if user is not None and user.description:
+        return user.description
+    cause = error
+    while cause.cause is not None and "DagsterExecutionStepExecutionError" in cause.cls_name:
+        cause = cause.cause
+    return f"{cause.cls_name}: {cause.message.strip().splitlines()[0] if cause.message.strip() else ''}"
+
+
+def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str], seconds: float,
+                 step_assets: dict[str, list[str]]) -> RunReport:
+    run = instance.get_run_by_id(run_id)
+    report = RunReport(run_id=run_id, success=bool(run and run.status == dg.DagsterRunStatus.SUCCESS),
+                       seconds=seconds, selected=selected, step_assets=step_assets)
+    records = instance.get_records_for_run(run_id, of_type=_EVENTS).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            mat = event.event_specific_data.materialization
+            key = mat.asset_key.to_user_string()
+            outcome = report.assets.setdefault(key, AssetOutcome(key))
+            values = metadata_values(dict(mat.metadata))
+            outcome.metadata = values
+            if mat.partition:
+                outcome.partitions.append(mat.partition)
+            rows = values.get("dagster/row_count")
+            if isinstance(rows, int):
+                outcome.rows = (outcome.rows or 0) + rows if mat.partition else rows
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            report.checks.append(CheckOutcome(
+                asset=evaluation.asset_key.to_user_string(),
+                name=evaluation.check_name,
+                passed=evaluation.passed,
+                severity=evaluation.severity.value,
+                description=evaluation.description,
+                metadata=metadata_values(dict(evaluation.metadata)),
+            ))
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
+            report.failures[event.step_key] = _failure_reason(event)
+    return report

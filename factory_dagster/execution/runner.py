@@ -1,0 +1,107 @@
+"""Execute a selection of the factory's assets in-process, with a live progress display."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.utils import make_new_run_id
+
+from factory_dagster.execution.report import RunReport, build_report
+
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+ProgressCallback = Callable[[int, str], None]  # (assets done, what is running now)
+
+
+def resolve_selection(defs: dg.Definitions, selection: str | None) -> list[dg.AssetKey]:
+    """Asset keys for a Dagster selection string (`+fct_flights`, `group:marts`, ...); all if None."""
+    graph = defs.resolve_asset_graph()
+    if not selection:
+        return sorted(graph.materializable_asset_keys)
+    keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    return sorted(k for k in keys if k in graph.materializable_asset_keys)
+
+
+def step_assets(defs: dg.Definitions, keys: list[dg.AssetKey]) -> dict[str, list[str]]:
+    """Which selected assets each step materializes (a dbt step has many)."""
+    wanted = set(keys)
+    mapping: dict[str, list[str]] = {}
+    for assets_def in defs.resolve_asset_graph().assets_defs:
+        step = assets_def.node_def.name
+        owned = [k.to_user_string() for k in assets_def.keys if k in wanted]
+        if owned:
+            mapping.setdefault(step, []).extend(owned)
+    return mapping
+
+
+class _Watcher(threading.Thread):
+    """Polls the run's events and reports progress until stopped."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, on_progress: ProgressCallback):
+        super().__init__(daemon=True)
+        self.instance, self.run_id, self.on_progress = instance, run_id, on_progress
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        cursor: str | None = None
+        done: set[str] = set()
+        current = "starting"
+        kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.ASSET_MATERIALIZATION}
+        while not self.stopped.wait(0.25):
+            try:
+                connection = self.instance.get_records_for_run(self.run_id, cursor=cursor, of_type=kinds)
+            except Exception:  # the run may not be stored yet
+                continue
+            cursor = connection.cursor
+            for record in connection.records:
+                event = record.event_log_entry.dagster_event
+                if event is None:
+                    continue
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    current = event.step_key or current
+                else:
+                    done.add(event.event_specific_data.materialization.asset_key.to_user_string())
+            self.on_progress(len(done), current)
+
+
+def execute(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetKey],
+            tags: Mapping[str, str] | None = None, on_progress: ProgressCallback | None = None,
+            log_dir: Path | None = None) -> RunReport:
+    """Materialize `keys` (and their checks) in one in-process run; return what happened.
+
+    With `log_dir`, Dagster's console log is silenced and whatever the run prints (dbt's output)
+    goes to `<log_dir>/<run id>.log` instead of the terminal.
+    """
+    job = defs.resolve_implicit_global_asset_job_def()
+    run_id = make_new_run_id()
+    watcher = _Watcher(instance, run_id, on_progress) if on_progress else None
+    log_path = log_dir / f"{run_id}.log" if log_dir else None
+    started = time.monotonic()
+    if watcher:
+        watcher.start()
+    with contextlib.ExitStack() as stack:
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_path, "w"))))
+        try:
+            job.execute_in_process(
+                instance=instance,
+                asset_selection=keys,
+                run_id=run_id,
+                tags=dict(tags or {}),
+                raise_on_error=False,
+                run_config=QUIET_LOGGERS if log_path else None,
+            )
+        finally:
+            if watcher:
+                watcher.stopped.set()
+                watcher.join()
+    elapsed = time.monotonic() - started
+    report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed,
+                          step_assets(defs, keys))
+    report.log_path = log_path
+    return report

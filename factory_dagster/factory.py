@@ -1,0 +1,45 @@
+"""Build the Dagster definitions of a product line: spec → builders → Definitions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from factory_dagster.products.dbt import build_dbt_assets, dbt_resource, prepare_dbt_project
+from factory_dagster.products.feature_sets import build_feature_set_asset
+from factory_dagster.products.models import build_model_asset
+from factory_dagster.products.predictions import build_predictions_asset
+from factory_dagster.products.raw import build_source_asset
+from factory_dagster.resources import FactoryResource
+from factory_dagster.spec import FactorySpec, load_line
+from factory_dagster.storage.home import resolve_home
+
+
+def build_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
+    """Every asset of the line, upstream first."""
+    return [
+        *(build_source_asset(spec, name) for name in spec.sources),
+        *build_dbt_assets(spec),
+        *(build_feature_set_asset(spec, name) for name in spec.feature_sets),
+        *(build_model_asset(spec, name) for name in spec.models),
+        *(build_predictions_asset(spec, name) for name in spec.predictions),
+    ]
+
+
+def build_definitions(spec_dir: Path | str | None = None, home: Path | str | None = None,
+                      spec: FactorySpec | None = None) -> dg.Definitions:
+    """The code location for a product line (`FACTORY_SPECS`, default flights) and a factory home."""
+    spec = spec or load_line(spec_dir, prepare_dbt=prepare_dbt_project)
+    home_path = resolve_home(home)
+    os.environ["FACTORY_HOME"] = str(home_path)  # dbt, run as a child process, reads it
+    resources: dict[str, object] = {"factory": FactoryResource(home=str(home_path))}
+    if spec.dbt_project_dir is not None:
+        resources["dbt"] = dbt_resource(spec)
+    return dg.Definitions(
+        assets=build_assets(spec),
+        resources=resources,
+        # One process writes the embedded DuckDB warehouse at a time.
+        executor=dg.in_process_executor,
+    )

@@ -1,0 +1,1 @@
+"""Builders that turn spec entries into Dagster assets."""

@@ -1,0 +1,89 @@
+"""Feature set assets: read the source product through Arrow, compute in polars, write parquet."""
+
+import datetime as dt
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import polars as pl
+
+from factory_dagster.products.catalog import product_key, relation
+from factory_dagster.products.feature_blocks import FeatureComputationError, compile_features, source_columns
+from factory_dagster.products.metadata import spec_version, table_metadata
+from factory_dagster.resources import FactoryResource
+from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.models import FeatureSetSpec
+from factory_dagster.storage.datasets import Dataset
+from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.warehouse import quote, read_arrow
+
+FEATURES = "features"
+
+
+def feature_dataset(home: FactoryHome, name: str) -> Dataset:
+    return Dataset(home.dataset_dir(FEATURES, name))
+
+
+def compute_feature_set(spec: FactorySpec, fs: FeatureSetSpec, home: FactoryHome,
+                        start: dt.date | None = None, end: dt.date | None = None) -> pl.DataFrame:
+    """The features for rows whose timestamp falls in [start, end] (all rows when unbounded).
+
+    Rows up to `lookback_days` before `start` are read too, so windowed features see their past.
+    """
+    columns = ", ".join(quote(c) for c in source_columns(fs))
+    sql = f"select {columns} from {relation(spec, fs.source)}"
+    params: list[object] = []
+    if start is not None and end is not None:
+        sql += f" where cast({quote(fs.timestamp)} as date) between ? and ?"
+        params = [start - dt.timedelta(days=fs.lookback_days()), end]
+    source = pl.from_arrow(read_arrow(home.warehouse, sql, params)).lazy()
+    dimensions = {}
+    for feature in fs.features.values():
+        if feature.lookup is not None:
+            lookup = feature.lookup
+            dim_sql = (f"select {quote(lookup.dimension_key)}, {quote(lookup.column)} "
+                       f"from {relation(spec, lookup.dimension)}")
+            dimensions[lookup.dimension] = pl.from_arrow(read_arrow(home.warehouse, dim_sql))
+    frame = compile_features(fs, source, dimensions)
+    if start is not None and end is not None:
+        frame = frame.filter(pl.col(fs.timestamp).dt.date().is_between(start, end))
+    return frame.collect()
+
+
+def feature_metadata(frame: pl.DataFrame, fs: FeatureSetSpec) -> dict[str, object]:
+    descriptions = {name: f.description for name, f in fs.features.items() if f.description}
+    features = fs.output_features()
+    null_rates = frame.select(pl.col(features).null_count() / max(frame.height, 1)).row(0, named=True)
+    table = "\n".join(f"| {name} | {frame.schema[name]} | {null_rates[name]:.2%} |" for name in features)
+    return {
+        **table_metadata(frame, descriptions),
+        "factory/null_rates": dg.MetadataValue.md("| feature | type | nulls |\n|---|---|---|\n" + table),
+    }
+
+
+def build_feature_set_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
+    fs = spec.feature_sets[name]
+    deps = [product_key(spec, fs.source)]
+    deps += [product_key(spec, f.lookup.dimension) for f in fs.features.values() if f.lookup is not None]
+
+    @dg.asset(
+        key=name,
+        deps=list(dict.fromkeys(deps)),
+        group_name=fs.group or "features",
+        owners=[fs.owner],
+        description=fs.description,
+        kinds={"polars", "parquet"},
+        tags=fs.tags,
+        code_version=spec_version(fs),
+        metadata={"factory/entity": fs.entity, "factory/timestamp": fs.timestamp,
+                  "factory/labels": ", ".join(fs.labels) or "none"},
+    )
+    def _features(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
+        home = factory.paths
+        try:
+            frame = compute_feature_set(spec, fs, home)
+        except FeatureComputationError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        path = feature_dataset(home, name).write(frame)
+        return dg.MaterializeResult(metadata={**feature_metadata(frame, fs), "dagster/uri": str(path)})
+
+    return _features

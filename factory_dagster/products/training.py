@@ -1,0 +1,260 @@
+"""Train and evaluate a scikit-learn Pipeline from a model spec, against a Dummy baseline.
+
+scikit-learn is imported inside the functions: loading definitions never pays for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import io
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
+from factory_dagster.spec.models import LOWER_IS_BETTER, ModelSpec, SplitSpec, TargetSpec
+
+TARGET = "__target"
+IMPORTANCE_SAMPLE = 5000
+
+
+class TrainingError(Exception):
+    """The data cannot train this model (empty split, one class only, ...)."""
+
+
+@dataclass
+class Window:
+    start: dt.date
+    end: dt.date
+
+    def __str__(self) -> str:
+        return f"{self.start}..{self.end}"
+
+
+@dataclass
+class TrainingResult:
+    pipeline: Any
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    train_window: Window
+    test_window: Window
+    train_rows: int
+    test_rows: int
+    positive_rate: float | None
+    data_sha256: str
+    features: list[str]
+    categorical: list[str]
+    importances: dict[str, float] = field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    import sklearn
+
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__, "polars": pl.__version__}
+
+
+def target_expression(target: TargetSpec) -> pl.Expr:
+    column = pl.col(target.column)
+    if target.op is None:
+        return column.cast(pl.Float64)
+    ops = {"gt": column > target.value, "ge": column >= target.value, "lt": column < target.value,
+           "le": column <= target.value, "eq": column == target.value, "ne": column != target.value}
+    return ops[target.op].cast(pl.Int8)
+
+
+def split_windows(days: pl.Series, split: SplitSpec) -> tuple[Window, Window]:
+    """Train window then test window, ending at `split.end` (or the latest day in the data)."""
+    if days.is_empty():
+        raise TrainingError("no rows to train on")
+    end = days.max() if split.end == "latest" else split.end
+    test_start = end - dt.timedelta(days=split.test_days - 1)
+    train_end = test_start - dt.timedelta(days=1)
+    train_start = train_end - dt.timedelta(days=split.train_days - 1)
+    return Window(train_start, train_end), Window(test_start, end)
+
+
+def frame_sha256(frame: pl.DataFrame) -> str:
+    buffer = io.BytesIO()
+    frame.write_ipc_stream(buffer, compression="uncompressed")
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _estimator(name: str, info: EstimatorInfo, params: dict[str, Any], seed: int | None,
+               categorical_mask: list[bool]) -> Any:
+    cls = getattr(importlib.import_module(info.module), name)
+    kwargs = dict(params)
+    if info.seeded and seed is not None:
+        kwargs["random_state"] = seed
+    if name.startswith("HistGradientBoosting"):
+        kwargs["categorical_features"] = categorical_mask if any(categorical_mask) else None
+    return cls(**kwargs)
+
+
+def build_pipeline(spec: ModelSpec, categorical: list[str], numeric: list[str]) -> Any:
+    """Preprocessing chosen by the estimator's needs, then the estimator, as one Pipeline."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    info = ESTIMATORS[spec.estimator.name]
+    native_missing = spec.estimator.name.startswith("HistGradientBoosting")
+    if info.encoding == "onehot":
+        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False)
+    else:
+        missing = np.nan if native_missing else -1
+        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=missing,
+                                 encoded_missing_value=missing, max_categories=250 if native_missing else None)
+    numeric_steps: list[tuple[str, Any]] = []
+    if not native_missing:
+        numeric_steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
+    if info.scale:
+        numeric_steps.append(("scale", StandardScaler()))
+    numeric_transform = Pipeline(numeric_steps) if numeric_steps else "passthrough"
+    transformers = []
+    if categorical:
+        transformers.append(("categorical", encoder, categorical))
+    if numeric:
+        transformers.append(("numeric", numeric_transform, numeric))
+    mask = [True] * len(categorical) + [False] * len(numeric)
+    estimator = _estimator(spec.estimator.name, info, spec.estimator_params(), spec.seed, mask)
+    return Pipeline([("prepare", ColumnTransformer(transformers, verbose_feature_names_out=False)),
+                     ("estimator", estimator)])
+
+
+def baseline_for(task: str) -> Any:
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    return DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor(strategy="mean")
+
+
+def model_inputs(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
+    """The estimator's input: booleans as 0/1 floats, categoricals as strings, the rest as is."""
+    exprs = []
+    for name in features:
+        dtype = frame.schema[name]
+        if dtype == pl.Boolean:
+            exprs.append(pl.col(name).cast(pl.Float64))
+        elif dtype in (pl.Categorical, pl.Enum):
+            exprs.append(pl.col(name).cast(pl.String))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def categorical_features(frame: pl.DataFrame, features: list[str]) -> list[str]:
+    return [f for f in features if frame.schema[f] in (pl.String, pl.Categorical, pl.Enum)]
+
+
+def score_frame(pipeline: Any, task: str, inputs: pl.DataFrame) -> np.ndarray:
+    if task == "classification":
+        return pipeline.predict_proba(inputs)[:, 1]
+    return pipeline.predict(inputs)
+
+
+def evaluate(task: str, metrics: list[str], y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn import metrics as m
+
+    out: dict[str, float] = {}
+    if task == "classification":
+        predicted = (scores >= threshold).astype(int)
+        both = len(np.unique(y)) == 2
+        table = {
+            "roc_auc": lambda: m.roc_auc_score(y, scores) if both else float("nan"),
+            "log_loss": lambda: m.log_loss(y, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]),
+            "precision": lambda: m.precision_score(y, predicted, zero_division=0),
+            "recall": lambda: m.recall_score(y, predicted, zero_division=0),
+            "f1": lambda: m.f1_score(y, predicted, zero_division=0),
+            "accuracy": lambda: m.accuracy_score(y, predicted),
+            "brier": lambda: m.brier_score_loss(y, scores),
+        }
+    else:
+        table = {
+            "rmse": lambda: float(np.sqrt(m.mean_squared_error(y, scores))),
+            "mae": lambda: m.mean_absolute_error(y, scores),
+            "r2": lambda: m.r2_score(y, scores),
+        }
+    for name in metrics:
+        out[name] = float(table[name]())
+    return out
+
+
+def _importances(pipeline: Any, inputs: pl.DataFrame, y: np.ndarray, task: str, features: list[str],
+                 seed: int | None) -> dict[str, float]:
+    """Permutation importance on a sample of the test window: the score lost when one feature is
+    shuffled (ROC AUC for classification, R² for regression), averaged over three shuffles."""
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    rng = np.random.default_rng(seed or 0)
+    if inputs.height > IMPORTANCE_SAMPLE:
+        index = np.sort(rng.choice(inputs.height, IMPORTANCE_SAMPLE, replace=False))
+        inputs, y = inputs[index], y[index]
+    if task == "classification" and len(np.unique(y)) < 2:
+        return {}
+    metric = roc_auc_score if task == "classification" else r2_score
+    base = metric(y, score_frame(pipeline, task, inputs))
+    importances: dict[str, float] = {}
+    for feature in features:
+        losses = []
+        for _ in range(3):
+            shuffled = inputs.with_columns(pl.col(feature).shuffle(seed=int(rng.integers(1 << 31))))
+            losses.append(base - metric(y, score_frame(pipeline, task, shuffled)))
+        importances[feature] = float(np.mean(losses))
+    return importances
+
+
+def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: list[str]) -> TrainingResult:
+    """Fit on the train window, evaluate model and baseline on the test window."""
+    labelled = frame.with_columns(target_expression(spec.target).alias(TARGET)).filter(pl.col(TARGET).is_not_null())
+    days = labelled.get_column(timestamp).dt.date()
+    train_window, test_window = split_windows(days, spec.split)
+    in_window = lambda w: days.is_between(w.start, w.end)  # noqa: E731
+    train = labelled.filter(in_window(train_window))
+    test = labelled.filter(in_window(test_window))
+    if train.is_empty() or test.is_empty():
+        raise TrainingError(
+            f"empty split: {train.height} training rows in {train_window}, {test.height} test rows in "
+            f"{test_window} (data covers {days.min()}..{days.max()})"
+        )
+    y_train = train.get_column(TARGET).to_numpy()
+    y_test = test.get_column(TARGET).to_numpy()
+    if spec.task == "classification" and len(np.unique(y_train)) < 2:
+        raise TrainingError(f"the training window {train_window} holds only one class")
+
+    categorical = categorical_features(train, features)
+    numeric = [f for f in features if f not in categorical]
+    ordered = categorical + numeric
+    x_train, x_test = model_inputs(train, ordered), model_inputs(test, ordered)
+
+    pipeline = build_pipeline(spec, categorical, numeric)
+    pipeline.fit(x_train, y_train)
+    baseline = baseline_for(spec.task).fit(x_train, y_train)
+
+    metric_names = spec.metric_names()
+    metrics = evaluate(spec.task, metric_names, y_test, score_frame(pipeline, spec.task, x_test), spec.threshold)
+    baseline_metrics = evaluate(spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test),
+                                spec.threshold)
+    return TrainingResult(
+        pipeline=pipeline,
+        metrics=metrics,
+        baseline_metrics=baseline_metrics,
+        train_window=train_window,
+        test_window=test_window,
+        train_rows=train.height,
+        test_rows=test.height,
+        positive_rate=float(y_train.mean()) if spec.task == "classification" else None,
+        data_sha256=frame_sha256(train.select(ordered + [TARGET])),
+        features=ordered,
+        categorical=categorical,
+        importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),
+    )
+
+
+def better(metric: str, value: float, other: float) -> bool:
+    return value < other if metric in LOWER_IS_BETTER else value > other

@@ -1,0 +1,76 @@
+"""The loaded product line: every spec entry, where it was written, and the dbt products it sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from factory_dagster.spec.dbt_manifest import DbtModelInfo
+from factory_dagster.spec.errors import SpecError
+from factory_dagster.spec.models import (
+    FeatureSetSpec,
+    LineSpec,
+    ModelSpec,
+    PredictionsSpec,
+    SourceSpec,
+)
+from factory_dagster.spec.yaml_source import KeyPath, YamlDocument, format_key_path
+
+
+@dataclass
+class FactorySpec:
+    """A validated product line. Built by `load_line`; read by the builders and the CLI."""
+
+    spec_dir: Path
+    line: LineSpec
+    sources: dict[str, SourceSpec] = field(default_factory=dict)
+    feature_sets: dict[str, FeatureSetSpec] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    predictions: dict[str, PredictionsSpec] = field(default_factory=dict)
+    dbt_project_dir: Path | None = None
+    dbt_models: dict[str, DbtModelInfo] = field(default_factory=dict)
+    documents: dict[tuple[str, str], YamlDocument] = field(default_factory=dict)
+
+    def error(self, section: str, name: str, rest: KeyPath, reason: str, at: KeyPath = ()) -> SpecError:
+        """A SpecError for `section.name.<rest>` in the file that declared it; `at` narrows the
+        line reported (e.g. the offending key inside a mapping) without lengthening the key."""
+        doc = self.documents.get((section, name))
+        path: KeyPath = (section, name, *rest)
+        return SpecError(
+            doc.path if doc else None,
+            format_key_path(path),
+            reason,
+            doc.line_of((*path, *at)) if doc else None,
+        )
+
+    def resolve_path(self, value: str) -> Path:
+        """A path written in the spec: absolute, or relative to the spec folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.spec_dir / path).resolve()
+
+    # The data products a feature set or a lookup may read: raw sources and dbt models.
+    def data_products(self) -> dict[str, tuple[str, ...] | None]:
+        """Readable products by name with their known columns (None when undocumented)."""
+        products: dict[str, tuple[str, ...] | None] = {}
+        for name, model in self.dbt_models.items():
+            products[name] = model.columns or None
+        for name, source in self.sources.items():
+            products.setdefault(name, tuple(source.columns))
+        return products
+
+    def feature_set_columns(self, name: str) -> tuple[str, ...]:
+        fs = self.feature_sets[name]
+        return (fs.entity, fs.timestamp, *fs.labels, *fs.output_features())
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary, used by `factory list --format json` and debugging."""
+        return {
+            "line": self.line.name,
+            "spec_dir": str(self.spec_dir),
+            "sources": sorted(self.sources),
+            "dbt_models": sorted(self.dbt_models),
+            "feature_sets": sorted(self.feature_sets),
+            "models": sorted(self.models),
+            "predictions": sorted(self.predictions),
+        }

@@ -1,0 +1,200 @@
+"""Typed models of the factory spec: one class per section entry.
+
+A product line is a folder of YAML files; each file holds any of the sections below. Names are
+the mapping keys (`models: {delay_classifier: {...}}`) and become the Dagster asset keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from factory_dagster.spec.estimators import ESTIMATORS, Task
+from factory_dagster.spec.features import FeatureSpec
+
+_OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_owner(value: str) -> str:
+    if not _OWNER.match(value):
+        raise ValueError(f"owner must be an email or 'team:<name>', got '{value}'")
+    return value
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"'{value}' is not a valid name (letters, digits, underscores)")
+    return value
+
+
+Owner = Annotated[str, AfterValidator(_check_owner)]
+Name = Annotated[str, AfterValidator(_check_name)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+ColumnType = Literal["int", "float", "string", "bool", "date", "timestamp"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProductSpec(Strict):
+    """What every product carries: who owns it, what it is, where it shows in the UI."""
+
+    description: NonEmpty
+    owner: Owner
+    group: Name | None = None
+    tags: dict[str, str] = {}
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            if not re.match(r"^[A-Za-z0-9_.-]{1,63}$", key):
+                raise ValueError(f"tag key '{key}' must be 1-63 letters, digits, '_', '.' or '-'")
+        return tags
+
+
+class DbtSpec(Strict):
+    project_dir: NonEmpty  # relative to the spec folder, or absolute
+
+
+class LineSpec(Strict):
+    """The product line itself: its name and where its dbt project lives."""
+
+    name: Name
+    description: NonEmpty
+    dbt: DbtSpec | None = None
+
+
+class SourceSpec(ProductSpec):
+    """A raw table landed from a file into the warehouse's `raw` schema."""
+
+    file: NonEmpty  # `package://<package>/<path>` or a path (relative to the spec folder)
+    format: Literal["csv", "parquet"] = "csv"
+    null_values: list[str] = []
+    columns: dict[Name, ColumnType] = Field(min_length=1)
+    primary_key: list[Name] = []
+
+    @model_validator(mode="after")
+    def _key_in_columns(self) -> SourceSpec:
+        missing = [c for c in self.primary_key if c not in self.columns]
+        if missing:
+            raise ValueError(f"primary_key names unknown column(s): {', '.join(missing)}")
+        return self
+
+
+class FeatureSetSpec(ProductSpec):
+    """Features computed in polars from one data product, one row per entity."""
+
+    source: Name
+    entity: Name
+    timestamp: Name
+    labels: list[Name] = []
+    features: dict[Name, FeatureSpec] = Field(min_length=1)
+
+    def output_features(self) -> list[str]:
+        return [name for name, feature in self.features.items() if feature.keep]
+
+    def lookback_days(self) -> int:
+        return max((f.lookback_days() for f in self.features.values()), default=0)
+
+
+Comparison = Literal["gt", "ge", "lt", "le", "eq", "ne"]
+
+
+class TargetSpec(Strict):
+    """The label: a label column, turned into a binary class by `op`/`value`, else regressed."""
+
+    column: Name
+    op: Comparison | None = None
+    value: float | int | str | bool | None = None
+
+    @model_validator(mode="after")
+    def _op_and_value(self) -> TargetSpec:
+        if (self.op is None) != (self.value is None):
+            raise ValueError("op and value go together (both for a class label, neither for regression)")
+        return self
+
+    @property
+    def task(self) -> Task:
+        return "classification" if self.op is not None else "regression"
+
+
+class EstimatorSpec(Strict):
+    name: NonEmpty
+    params: dict[str, Any] = {}
+
+
+class SplitSpec(Strict):
+    """A time-based split: train on `train_days`, then evaluate on the following `test_days`."""
+
+    train_days: PositiveInt
+    test_days: PositiveInt
+    end: dt.date | Literal["latest"] = "latest"
+
+
+CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "precision", "recall", "f1", "accuracy", "brier")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
+Metric = Literal["roc_auc", "log_loss", "precision", "recall", "f1", "accuracy", "brier", "rmse", "mae", "r2"]
+
+
+class PromotionSpec(Strict):
+    """Thresholds a trained model must meet before it replaces the served one."""
+
+    min: dict[Metric, float] = {}
+    max: dict[Metric, float] = {}
+    beat_baseline: list[Metric] = []
+
+
+class ModelSpec(ProductSpec):
+    features: dict[Name, list[Name] | Literal["all"]] = Field(min_length=1)
+    target: TargetSpec
+    estimator: EstimatorSpec
+    split: SplitSpec
+    seed: int | None = None
+    metrics: list[Metric] = []
+    promotion: PromotionSpec = PromotionSpec()
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+    @property
+    def task(self) -> Task:
+        return self.target.task
+
+    def metric_names(self) -> list[str]:
+        if self.metrics:
+            return list(self.metrics)
+        return list(CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS)
+
+    def estimator_params(self) -> dict[str, Any]:
+        """The validated estimator parameters, with defaults made explicit."""
+        return ESTIMATORS[self.estimator.name].params(**self.estimator.params).model_dump()
+
+
+class ScoreSpec(Strict):
+    last_days: PositiveInt
+
+
+class PredictionsSpec(ProductSpec):
+    model: Name
+    score: ScoreSpec
+
+
+SECTIONS: dict[str, type[Strict]] = {
+    "sources": SourceSpec,
+    "feature_sets": FeatureSetSpec,
+    "models": ModelSpec,
+    "predictions": PredictionsSpec,
+}

@@ -1,0 +1,156 @@
+"""Cross-reference checks: every name a spec entry uses must exist, with the known ones listed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+from factory_dagster.spec.errors import SpecError
+from factory_dagster.spec.estimators import ESTIMATORS
+from factory_dagster.spec.line import FactorySpec
+from factory_dagster.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from factory_dagster.spec.pydantic_errors import explain
+
+
+def known(names: Iterable[str], limit: int = 12) -> str:
+    names = sorted(set(names))
+    if not names:
+        return "none declared"
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _check_unique_keys(spec: FactorySpec, errors: list[SpecError]) -> None:
+    # Feature sets, models, predictions and dbt models share one asset-key namespace.
+    owners: dict[str, str] = {name: "dbt model" for name in spec.dbt_models}
+    for section, entries in (("feature_sets", spec.feature_sets), ("models", spec.models),
+                             ("predictions", spec.predictions)):
+        for name in entries:
+            if name in owners:
+                errors.append(spec.error(section, name, (),
+                                         f"duplicate key '{name}': already used by a {owners[name]}"))
+            owners[name] = section.rstrip("s").replace("_", " ")
+
+
+def _check_feature_set(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
+    fs = spec.feature_sets[name]
+    products = spec.data_products()
+    if fs.source not in products:
+        errors.append(spec.error("feature_sets", name, ("source",),
+                                 f"unknown data product '{fs.source}' (known: {known(products)})"))
+        return
+    columns = products[fs.source]
+    for key in ("entity", "timestamp"):
+        value = getattr(fs, key)
+        if columns is not None and value not in columns:
+            errors.append(spec.error("feature_sets", name, (key,),
+                                     f"'{value}' is not a column of {fs.source} (columns: {known(columns)})"))
+    for index, label in enumerate(fs.labels):
+        if columns is not None and label not in columns:
+            errors.append(spec.error("feature_sets", name, ("labels", index),
+                                     f"'{label}' is not a column of {fs.source} (columns: {known(columns)})"))
+    defined: list[str] = []
+    for feature_name, feature in fs.features.items():
+        where = ("features", feature_name, feature.kind)
+        if feature_name in (fs.entity, fs.timestamp, *fs.labels):
+            errors.append(spec.error("feature_sets", name, ("features", feature_name),
+                                     f"feature '{feature_name}' clashes with the entity, timestamp or a label"))
+        for operand in feature.operands():
+            if operand in defined:
+                continue
+            if columns is not None and operand not in columns:
+                errors.append(spec.error(
+                    "feature_sets", name, where,
+                    f"unknown column or feature '{operand}' (columns of {fs.source}: {known(columns)}; "
+                    f"features declared before: {known(defined)})"))
+        if feature.lookup is not None:
+            lookup = feature.lookup
+            if lookup.dimension not in products:
+                errors.append(spec.error("feature_sets", name, (*where, "dimension"),
+                                         f"unknown data product '{lookup.dimension}' (known: {known(products)})"))
+            else:
+                dim_columns = products[lookup.dimension]
+                for key in ("dimension_key", "column"):
+                    value = getattr(lookup, key)
+                    if dim_columns is not None and value not in dim_columns:
+                        errors.append(spec.error(
+                            "feature_sets", name, (*where, key),
+                            f"'{value}' is not a column of {lookup.dimension} (columns: {known(dim_columns)})"))
+        defined.append(feature_name)
+
+
+def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
+    model = spec.models[name]
+    before = len(errors)
+    labels: dict[str, str] = {}
+    for fs_name, selection in model.features.items():
+        if fs_name not in spec.feature_sets:
+            errors.append(spec.error("models", name, ("features",),
+                                     f"unknown feature set '{fs_name}' (known: {known(spec.feature_sets)})",
+                                     at=(fs_name,)))
+            continue
+        fs = spec.feature_sets[fs_name]
+        available = fs.output_features()
+        if selection != "all":
+            for index, feature in enumerate(selection):
+                if feature not in available:
+                    hint = (" (it is a label, not a feature)" if feature in fs.labels else
+                            " (it is declared with keep: false)" if feature in fs.features else "")
+                    errors.append(spec.error("models", name, ("features", fs_name, index),
+                                             f"feature set '{fs_name}' has no feature '{feature}'{hint} "
+                                             f"(features: {known(available)})"))
+        for label in fs.labels:
+            labels.setdefault(label, fs_name)
+    if len(errors) > before:
+        return
+    if model.target.column not in labels:
+        errors.append(spec.error("models", name, ("target", "column"),
+                                 f"'{model.target.column}' is not a label of the model's feature sets "
+                                 f"(labels: {known(labels)})"))
+    info = ESTIMATORS.get(model.estimator.name)
+    if info is None:
+        errors.append(spec.error("models", name, ("estimator", "name"),
+                                 f"unknown estimator '{model.estimator.name}' (allowed: {known(ESTIMATORS, 20)})"))
+        return
+    if info.task != model.task:
+        errors.append(spec.error("models", name, ("estimator", "name"),
+                                 f"{model.estimator.name} is a {info.task} estimator but the target "
+                                 f"defines a {model.task} task"))
+    try:
+        info.params.model_validate(model.estimator.params)
+    except ValidationError as exc:
+        for path, reason in explain(exc, info.params, model.estimator.params):
+            errors.append(spec.error("models", name, ("estimator", "params", *path), reason))
+    valid = CLASSIFICATION_METRICS if model.task == "classification" else REGRESSION_METRICS
+    computed = model.metric_names()
+    for index, metric in enumerate(model.metrics):
+        if metric not in valid:
+            errors.append(spec.error("models", name, ("metrics", index),
+                                     f"'{metric}' is not a {model.task} metric (allowed: {', '.join(valid)})"))
+    promotion = model.promotion
+    for key, metrics in (("min", promotion.min), ("max", promotion.max),
+                         ("beat_baseline", promotion.beat_baseline)):
+        for metric in metrics:
+            if metric not in computed:
+                errors.append(spec.error("models", name, ("promotion", key),
+                                         f"'{metric}' is not among the model's metrics ({', '.join(computed)})"))
+
+
+def _check_predictions(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
+    predictions = spec.predictions[name]
+    if predictions.model not in spec.models:
+        errors.append(spec.error("predictions", name, ("model",),
+                                 f"unknown model '{predictions.model}' (known: {known(spec.models)})"))
+
+
+def check_references(spec: FactorySpec) -> list[SpecError]:
+    errors: list[SpecError] = []
+    _check_unique_keys(spec, errors)
+    for name in spec.feature_sets:
+        _check_feature_set(spec, name, errors)
+    for name in spec.models:
+        _check_model(spec, name, errors)
+    for name in spec.predictions:
+        _check_predictions(spec, name, errors)
+    return errors

@@ -1,0 +1,75 @@
+"""Shared fixtures: environment isolation, spec-folder copies, and one full build of the line."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from factory_dagster.spec.loader import DEFAULT_LINE
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    """Builders export FACTORY_HOME/DAGSTER_HOME; undo that after every test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def copy_line(destination: Path) -> Path:
+    """A copy of the flights spec folder whose dbt project path still points at the repository."""
+    shutil.copytree(DEFAULT_LINE, destination)
+    line_yaml = destination / "line.yaml"
+    text = line_yaml.read_text()
+    text = re.sub(r"project_dir: .*", f"project_dir: {REPO / 'dbt_project'}", text)
+    line_yaml.write_text(text)
+    return destination
+
+
+@pytest.fixture
+def line_dir(tmp_path: Path) -> Path:
+    return copy_line(tmp_path / "specs")
+
+
+@dataclass
+class Build:
+    home: Path
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
+    reports: list
+
+
+def build_all(home: Path, spec_dir: Path | None = None):
+    """Build every asset of a line into `home` with the CLI's runner; returns (defs, instance, report)."""
+    from factory_dagster.execution.instance import factory_instance
+    from factory_dagster.execution.runner import execute, resolve_selection
+    from factory_dagster.factory import build_definitions
+    from factory_dagster.storage.home import FactoryHome
+
+    defs = build_definitions(spec_dir=spec_dir, home=home)
+    instance = factory_instance(FactoryHome(home))
+    report = execute(defs, instance, resolve_selection(defs, None), log_dir=home / "logs")
+    return defs, instance, report
+
+
+@pytest.fixture(scope="session")
+def flights_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
+    """The shipped flights line built twice into one temporary factory home."""
+    home = tmp_path_factory.mktemp("factory_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("DAGSTER_HOME", raising=False)
+        mp.delenv("FACTORY_SPECS", raising=False)
+        defs, instance, first = build_all(home)
+        yield Build(home=home, instance=instance, defs=defs, reports=[first])

