@@ -1,5 +1,7 @@
 """dbt models as Dagster assets (dagster-dbt): each model an asset, each dbt test an asset check."""
 
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from factory_dagster.spec import FactorySpec
 
@@ -21,17 +24,24 @@ def dbt_project(project_dir: Path) -> DbtProject:
     return DbtProject(project_dir=project_dir, profiles_dir=project_dir)
 
 
+def dbt_executable() -> str:
+    """dbt from PATH, else the one installed beside this interpreter (a venv used unactivated)."""
+    return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_cli(project_dir: Path) -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project(project_dir), profiles_dir=str(project_dir),
+                          dbt_executable=dbt_executable())
+
+
 def prepare_dbt_project(project_dir: Path, force: bool = False) -> None:
     """Write the manifest (`dbt parse`): always when forced, else only under `dagster dev`."""
-    project = dbt_project(project_dir)
-    if force:
-        project.preparer.prepare(project)
-    else:
-        project.prepare_if_dev()
+    if force or using_dagster_dev():
+        dbt_cli(project_dir).cli(["--quiet", "parse"], target_path=Path("target")).wait()
 
 
 def dbt_resource(spec: FactorySpec) -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project(spec.dbt_project_dir), profiles_dir=str(spec.dbt_project_dir))
+    return dbt_cli(spec.dbt_project_dir)
 
 
 def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
