@@ -7,25 +7,43 @@ from pathlib import Path
 
 import dagster as dg
 
+from factory_dagster.gates.gate import Gate
+from factory_dagster.gates.suites import load_suites
+from factory_dagster.products.catalog import asset_columns, source_key
 from factory_dagster.products.dbt import build_dbt_assets, dbt_resource, prepare_dbt_project
 from factory_dagster.products.feature_sets import build_feature_set_asset
 from factory_dagster.products.models import build_model_asset
 from factory_dagster.products.predictions import build_predictions_asset
 from factory_dagster.products.raw import build_source_asset
+from factory_dagster.products.table_gates import build_table_gate_check
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec, load_line
 from factory_dagster.storage.home import resolve_home
 
 
-def build_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
-    """Every asset of the line, upstream first."""
+def build_gates(spec: FactorySpec) -> dict[str, Gate]:
+    """A gate for every asset that has a suite in the line's suites folder, by asset key."""
+    if spec.line.gates is None:
+        return {}
+    suites = load_suites(spec.resolve_path(spec.line.gates.suites_dir), asset_columns(spec))
+    return {key: Gate(dg.AssetKey.from_user_string(key), suite, spec.line.gates.engine)
+            for key, suite in suites.items()}
+
+
+def build_assets(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetsDefinition]:
+    """Every asset of the line, upstream first; factory-written assets publish through their gate."""
     return [
-        *(build_source_asset(spec, name) for name in spec.sources),
+        *(build_source_asset(spec, name, gates.get(source_key(name).to_user_string())) for name in spec.sources),
         *build_dbt_assets(spec),
-        *(build_feature_set_asset(spec, name) for name in spec.feature_sets),
+        *(build_feature_set_asset(spec, name, gates.get(name)) for name in spec.feature_sets),
         *(build_model_asset(spec, name) for name in spec.models),
-        *(build_predictions_asset(spec, name) for name in spec.predictions),
+        *(build_predictions_asset(spec, name, gates.get(name)) for name in spec.predictions),
     ]
+
+
+def build_checks(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetChecksDefinition]:
+    """Gates on dbt models run as separate blocking checks after dbt builds the table."""
+    return [build_table_gate_check(spec, name, gates[name]) for name in spec.dbt_models if name in gates]
 
 
 def build_definitions(spec_dir: Path | str | None = None, home: Path | str | None = None,
@@ -37,8 +55,10 @@ def build_definitions(spec_dir: Path | str | None = None, home: Path | str | Non
     resources: dict[str, object] = {"factory": FactoryResource(home=str(home_path))}
     if spec.dbt_project_dir is not None:
         resources["dbt"] = dbt_resource(spec)
+    gates = build_gates(spec)
     return dg.Definitions(
-        assets=build_assets(spec),
+        assets=build_assets(spec, gates),
+        asset_checks=build_checks(spec, gates),
         resources=resources,
         # One process writes the embedded DuckDB warehouse at a time.
         executor=dg.in_process_executor,

@@ -34,6 +34,7 @@ def copy_line(destination: Path) -> Path:
     line_yaml = destination / "line.yaml"
     text = line_yaml.read_text()
     text = re.sub(r"project_dir: .*", f"project_dir: {REPO / 'dbt_project'}", text)
+    text = re.sub(r"suites_dir: .*", f"suites_dir: {REPO / 'expectations'}", text)
     line_yaml.write_text(text)
     return destination
 
@@ -68,8 +69,12 @@ def build_all(home: Path, spec_dir: Path | None = None):
 def flights_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
     """The shipped flights line built twice into one temporary factory home."""
     home = tmp_path_factory.mktemp("factory_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("DAGSTER_HOME", raising=False)
-        mp.delenv("FACTORY_SPECS", raising=False)
+    saved = dict(os.environ)
+    for name in ("DAGSTER_HOME", "FACTORY_SPECS", "FACTORY_HOME"):
+        os.environ.pop(name, None)
+    try:
         defs, instance, first = build_all(home)
-        yield Build(home=home, instance=instance, defs=defs, reports=[first])
+    finally:  # the build exported FACTORY_HOME and DAGSTER_HOME: later tests choose their own
+        os.environ.clear()
+        os.environ.update(saved)
+    yield Build(home=home, instance=instance, defs=defs, reports=[first])

@@ -61,7 +61,11 @@ def load(prepare: bool = False) -> Loaded:
     except Exception as exc:  # dbt parse errors surface here when preparing
         fail(f"cannot prepare the dbt project: {first_line(exc)}")
     home = FactoryHome.resolve()
-    return Loaded(spec, build_definitions(spec=spec, home=home.root), home)
+    try:
+        defs = build_definitions(spec=spec, home=home.root)
+    except SpecError as exc:  # e.g. a GX suite that does not fit its asset
+        fail(str(exc))
+    return Loaded(spec, defs, home)
 
 
 def first_line(exc: BaseException) -> str:

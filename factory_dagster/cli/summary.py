@@ -30,7 +30,7 @@ def _checks_cell(report: RunReport, key: str) -> str:
     passed = sum(1 for c in checks if c.passed)
     warned = sum(1 for c in checks if not c.passed and c.severity == "WARN")
     failed = len(checks) - passed - warned
-    parts = [f"[green]{passed} passed[/]"]
+    parts = [f"[green]{passed} passed[/]"] if passed else []
     if warned:
         parts.append(f"[yellow]{warned} warned[/]")
     if failed:
@@ -51,18 +51,30 @@ def print_assets(console: Console, report: RunReport) -> None:
     console.print(table)
 
 
+BLOCKED_BY_CHECK = "DagsterAssetCheckFailedError"
+
+
 def print_problems(console: Console, report: RunReport) -> None:
-    """One line per failure: failed steps, failed checks, and what they held back."""
+    """One line per failure (failed steps, failed checks with their expectations), then what
+    they held back. Lines are never wrapped, so each reason stays one line."""
     for step, reason in report.failures.items():
+        if reason.startswith(BLOCKED_BY_CHECK):
+            continue  # the failed check is reported below, with its expectations
         owned = report.step_assets.get(step, [step])
-        console.print(f"[red]✗ {', '.join(owned)}[/]: {reason}")
+        console.print(f"[red]✗ {', '.join(owned)}[/]: {reason}", soft_wrap=True)
     for check in report.failed_checks():
         mark, level = ("✗", "red") if check.severity == "ERROR" else ("!", "yellow")
-        detail = f": {check.description}" if check.description else ""
-        console.print(f"[{level}]{mark} check {check.asset}:{check.name} ({check.severity}){detail}[/]")
+        what = "gate failed" if check.name == "quality_gate" else f"check {check.name} failed"
+        expectations = check.metadata.get("failed_expectations") or []
+        detail = "; ".join(expectations) if expectations else (check.description or "")
+        console.print(f"[{level}]{mark} {check.asset}: {what} ({check.severity})"
+                      f"{': ' + detail if detail else ''}[/]", soft_wrap=True)
+        if "quarantine" in check.metadata:
+            console.print(f"    rejected data kept in {check.metadata['quarantine']}", soft_wrap=True)
     skipped = [k for k in report.selected if asset_status(report, k) == "skipped"]
     if skipped:
-        console.print(f"[yellow]skipped (an upstream step or blocking check failed): {', '.join(skipped)}[/]")
+        console.print(f"[yellow]skipped, previous versions kept (an upstream step or blocking check failed): "
+                      f"{', '.join(skipped)}[/]", soft_wrap=True)
 
 
 def print_model_metrics(console: Console, spec: FactorySpec, report: RunReport) -> None:

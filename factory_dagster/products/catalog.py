@@ -29,3 +29,25 @@ def relation(spec: FactorySpec, name: str) -> str:
     if name in spec.dbt_models:
         return spec.dbt_models[name].relation
     return f"{quote(RAW_SCHEMA)}.{quote(name)}"
+
+
+def prediction_columns(spec: FactorySpec, name: str) -> set[str]:
+    """The columns a predictions asset writes (see products/predictions.py)."""
+    model = spec.models[spec.predictions[name].model]
+    first = spec.feature_sets[next(iter(model.features))]
+    columns = {first.entity, first.timestamp, "score", "model_name", "model_version", "scored_at"}
+    return columns | ({"predicted"} if model.task == "classification" else set())
+
+
+def asset_columns(spec: FactorySpec) -> dict[str, set[str] | None]:
+    """Every table-like asset of the line with its columns (None when not known statically)."""
+    columns: dict[str, set[str] | None] = {}
+    for name, source in spec.sources.items():
+        columns[source_key(name).to_user_string()] = set(source.columns)
+    for name, model in spec.dbt_models.items():
+        columns[name] = set(model.columns) or None
+    for name in spec.feature_sets:
+        columns[name] = set(spec.feature_set_columns(name))
+    for name in spec.predictions:
+        columns[name] = prediction_columns(spec, name)
+    return columns

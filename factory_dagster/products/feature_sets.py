@@ -6,6 +6,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import polars as pl
 
+from factory_dagster.gates.gate import Gate
+from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.catalog import product_key, relation
 from factory_dagster.products.feature_blocks import FeatureComputationError, compile_features, source_columns
 from factory_dagster.products.metadata import spec_version, table_metadata
@@ -60,7 +62,7 @@ def feature_metadata(frame: pl.DataFrame, fs: FeatureSetSpec) -> dict[str, objec
     }
 
 
-def build_feature_set_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
+def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = None) -> dg.AssetsDefinition:
     fs = spec.feature_sets[name]
     deps = [product_key(spec, fs.source)]
     deps += [product_key(spec, f.lookup.dimension) for f in fs.features.values() if f.lookup is not None]
@@ -74,16 +76,22 @@ def build_feature_set_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition
         kinds={"polars", "parquet"},
         tags=fs.tags,
         code_version=spec_version(fs),
+        check_specs=[gate.check_spec()] if gate else None,
+        output_required=gate is None,
         metadata={"factory/entity": fs.entity, "factory/timestamp": fs.timestamp,
                   "factory/labels": ", ".join(fs.labels) or "none"},
     )
-    def _features(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
+    def _features(context: AssetExecutionContext, factory: FactoryResource):
         home = factory.paths
         try:
             frame = compute_feature_set(spec, fs, home)
         except FeatureComputationError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        path = feature_dataset(home, name).write(frame)
-        return dg.MaterializeResult(metadata={**feature_metadata(frame, fs), "dagster/uri": str(path)})
+
+        def publish() -> dict[str, object]:
+            path = feature_dataset(home, name).write(frame)
+            return {**feature_metadata(frame, fs), "dagster/uri": str(path)}
+
+        yield from audit_then_publish(context, home, gate, frame, publish)
 
     return _features

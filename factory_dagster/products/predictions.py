@@ -6,6 +6,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import polars as pl
 
+from factory_dagster.gates.gate import Gate
+from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.metadata import markdown_table, spec_version, table_metadata
 from factory_dagster.products.models import model_features, model_frame, model_registry
 from factory_dagster.resources import FactoryResource
@@ -40,7 +42,7 @@ def _recorded_sha256(context: AssetExecutionContext, model_name: str) -> str | N
     return getattr(value, "value", None)
 
 
-def build_predictions_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
+def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = None) -> dg.AssetsDefinition:
     predictions = spec.predictions[name]
     model = spec.models[predictions.model]
     features = model_features(spec, model)
@@ -54,9 +56,11 @@ def build_predictions_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition
         kinds={"scikitlearn", "polars", "parquet"},
         tags=predictions.tags,
         code_version=spec_version(predictions, model),
+        check_specs=[gate.check_spec()] if gate else None,
+        output_required=gate is None,
         metadata={"factory/model": predictions.model, "factory/score_last_days": predictions.score.last_days},
     )
-    def _score(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
+    def _score(context: AssetExecutionContext, factory: FactoryResource):
         from factory_dagster.products.training import model_inputs, score_frame
 
         home = factory.paths
@@ -79,19 +83,23 @@ def build_predictions_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition
         )
         if model.task == "classification":
             out = out.with_columns((pl.col("score") >= model.threshold).alias("predicted"))
-        dataset = predictions_dataset(home, name)
-        path = dataset.write(out)
-        publish_view(home, name, dataset)
         positive = float(out.get_column("predicted").mean()) if "predicted" in out.columns else None
-        return dg.MaterializeResult(metadata={
-            **table_metadata(out),
-            "dagster/uri": str(path),
-            "model_version": version.version,
-            "scored_window": f"{first}..{days.max()}",
-            "features": ", ".join(features),
-            **({"predicted_positive_rate": dg.MetadataValue.float(positive)} if positive is not None else {}),
-            "preview": dg.MetadataValue.md(markdown_table(out.head(10))),
-        })
+
+        def publish() -> dict[str, object]:
+            dataset = predictions_dataset(home, name)
+            path = dataset.write(out)
+            publish_view(home, name, dataset)
+            return {
+                **table_metadata(out),
+                "dagster/uri": str(path),
+                "model_version": version.version,
+                "scored_window": f"{first}..{days.max()}",
+                "features": ", ".join(features),
+                **({"predicted_positive_rate": dg.MetadataValue.float(positive)} if positive is not None else {}),
+                "preview": dg.MetadataValue.md(markdown_table(out.head(10))),
+            }
+
+        yield from audit_then_publish(context, home, gate, out, publish)
 
     return _score
 

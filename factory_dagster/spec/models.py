@@ -70,12 +70,20 @@ class DbtSpec(Strict):
     project_dir: NonEmpty  # relative to the spec folder, or absolute
 
 
+class GatesSpec(Strict):
+    """Quality gates: GX suites named after the asset they gate (`raw.flights.json`)."""
+
+    suites_dir: NonEmpty  # relative to the spec folder, or absolute
+    engine: Literal["polars", "gx"] = "polars"  # polars: one-pass fast path, GX for the rest
+
+
 class LineSpec(Strict):
-    """The product line itself: its name and where its dbt project lives."""
+    """The product line itself: its name, its dbt project, its quality gates."""
 
     name: Name
     description: NonEmpty
     dbt: DbtSpec | None = None
+    gates: GatesSpec | None = None
 
 
 class SourceSpec(ProductSpec):

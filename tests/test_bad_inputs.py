@@ -1,0 +1,238 @@
+"""Bad input is blocked: real files with one defect each, injected into a built factory.
+
+Each must fail the right gate (or ingestion, naming file, row and column), skip everything
+downstream, leave every previous output byte-identical, quarantine what was rejected, and make
+`factory build` exit non-zero with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from factory_dagster.cli import main
+from tests.conftest import REPO, Build, copy_line
+from tests.test_flights_line import DATA
+
+DOWNSTREAM = ["fct_flights", "flight_features", "delay_classifier", "delay_predictions"]
+
+
+def flights_rows() -> list[list[str]]:
+    with zipfile.ZipFile(DATA / "flights.csv.zip") as archive:
+        text = archive.read(archive.namelist()[0]).decode()
+    return list(csv.reader(io.StringIO(text)))
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[list[str]]:
+    return flights_rows()
+
+
+def as_csv(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def set_field(rows: list[list[str]], row: int, column: str, value: str) -> list[list[str]]:
+    changed = [list(r) for r in rows]
+    changed[row][rows[0].index(column)] = value
+    return changed
+
+
+def drop_column(rows: list[list[str]], column: str) -> list[list[str]]:
+    index = rows[0].index(column)
+    return [r[:index] + r[index + 1:] for r in rows]
+
+
+def fingerprint(home: Path) -> dict[str, object]:
+    """Every table's rows (count and content hash) and every output file's bytes."""
+    prints: dict[str, object] = {}
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        tables = con.execute("select table_schema, table_name from information_schema.tables "
+                             "where table_type = 'BASE TABLE'").fetchall()
+        for schema, table in tables:
+            prints[f"{schema}.{table}"] = con.execute(f'select count(*), sum(hash(t)) from "{schema}"."{table}" t').fetchall()
+    finally:
+        con.close()
+    for folder in ("features", "predictions", "models"):
+        for path in sorted((home / folder).rglob("*")):
+            if path.is_file():
+                prints[str(path.relative_to(home))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return prints
+
+
+def run_build(spec_dir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["build", "--no-prepare", "--specs", str(spec_dir), "--home", str(home)])
+    return code, capsys.readouterr().out
+
+
+@pytest.fixture
+def built_home(flights_build: Build, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(flights_build.home, home)
+    return home
+
+
+def point_source(spec_dir: Path, source: str, path: Path) -> None:
+    sources = spec_dir / "sources.yaml"
+    text = sources.read_text()
+    pattern = rf"(\n  {source}:\n(?:    .*\n)*?    file: ).*"
+    text, count = re.subn(pattern, rf"\g<1>{path}", text)
+    assert count == 1
+    sources.write_text(text)
+
+
+CASES: dict[str, tuple[Callable[[list[list[str]]], str | bytes], str, str]] = {
+    # name: (make the file, file suffix, the expected one-line reason)
+    "null key": (lambda r: as_csv(set_field(r, 7, "carrier", "")), ".csv",
+                 "raw/flights: gate failed (ERROR): expect_column_values_to_not_be_null(carrier): 1 unexpected"),
+    "duplicate keys": (lambda r: as_csv(r + [r[42]]), ".csv",
+                       "raw/flights: gate failed (ERROR): expect_compound_columns_to_be_unique(year, month, day…): "
+                       "2 unexpected"),
+    "dropped column": (lambda r: as_csv(drop_column(r, "distance")), ".csv",
+                       "missing column 'distance' (declared: year, month, day,"),
+    "renamed column": (lambda r: as_csv([["destination" if c == "dest" else c for c in r[0]], *r[1:]]), ".csv",
+                       "missing column 'dest'; unexpected column 'destination'"),
+    "string in a numeric column": (lambda r: as_csv(set_field(r, 500, "dep_delay", "abc")), ".csv",
+                                   "row 500, column 'dep_delay': 'abc' is not an integer"),
+    "unknown carrier": (lambda r: as_csv(set_field(r, 10, "carrier", "ZZ")), ".csv",
+                        "expect_column_values_to_be_in_set(carrier): 1 unexpected (0.000297%), e.g. 'ZZ'"),
+    "negative distance": (lambda r: as_csv(set_field(r, 20, "distance", "-100")), ".csv",
+                          "expect_column_values_to_be_between(distance): 1 unexpected (0.000297%), e.g. -100"),
+    "empty file": (lambda r: "", ".csv", "file is empty"),
+    "truncated file": (lambda r: as_csv(r)[: len(as_csv(r)) // 2], ".csv", "the file is truncated"),
+    "corrupt archive": (lambda r: b"PK\x03\x04" + b"\x00garbage" * 100, ".csv.zip", "corrupt or unreadable archive"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_flights_file_is_blocked(case: str, rows: list[list[str]], built_home: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    make, suffix, reason = CASES[case]
+    content = make(rows)
+    bad = tmp_path / f"flights{suffix}"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    spec_dir = copy_line(tmp_path / "specs")
+    point_source(spec_dir, "flights", bad)
+    before = fingerprint(built_home)
+
+    code, out = run_build(spec_dir, built_home, capsys)
+
+    assert code == 1
+    lines = [line for line in out.splitlines() if reason in line]
+    assert len(lines) == 1, f"expected one line containing {reason!r} in:\n{out}"
+    assert lines[0].startswith(("✗ raw/flights: ", "✗ raw/flights: gate")), lines[0]
+    skipped = next(line for line in out.splitlines() if line.startswith("skipped, previous versions kept"))
+    for asset in DOWNSTREAM:
+        assert asset in skipped
+    assert "FAILED" in out
+    assert fingerprint(built_home) == before, "a previous output changed"
+    quarantined = list((built_home / "quarantine" / "raw.flights").glob("*/reason.json"))
+    assert len(quarantined) == 1
+    record = json.loads(quarantined[0].read_text())
+    assert record["asset"] == "raw/flights" and record["run_id"]
+    assert reason.split(": ")[-1][:20] in record["reason"] or reason[:20] in record["reason"]
+
+
+def test_failed_gate_shows_a_per_expectation_table(flights_build: Build, rows: list[list[str]], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import dagster as dg
+
+    from factory_dagster.execution.instance import factory_instance
+    from factory_dagster.storage.home import FactoryHome
+
+    home = tmp_path / "home"
+    shutil.copytree(flights_build.home, home)
+    bad = tmp_path / "flights.csv"
+    bad.write_text(as_csv(set_field(set_field(rows, 3, "origin", "BOS"), 4, "distance", "0")))
+    spec_dir = copy_line(tmp_path / "specs")
+    point_source(spec_dir, "flights", bad)
+    code, out = run_build(spec_dir, home, capsys)
+    assert code == 1
+    instance = factory_instance(FactoryHome(home))
+    key = dg.AssetCheckKey(dg.AssetKey(["raw", "flights"]), "quality_gate")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    evaluation = record.evaluation
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    table = evaluation.metadata["expectations"].value
+    assert table.startswith("| # | expectation | severity | result | observed | unexpected | unexpected % | examples | engine |")
+    failing = [line for line in table.splitlines() if "❌ fail" in line]
+    assert len(failing) == 2
+    assert any("expect_column_values_to_be_in_set(origin)" in line and "'BOS'" in line for line in failing)
+    assert any("expect_column_values_to_be_between(distance)" in line and "| 1 |" in line for line in failing)
+    assert evaluation.metadata["engine"].value == "polars: 30"
+    assert evaluation.metadata["row_count"].value == 336_776
+    assert "quarantine" in evaluation.metadata
+
+
+def suites_copy(tmp_path: Path) -> Path:
+    suites = tmp_path / "expectations"
+    shutil.copytree(REPO / "expectations", suites)
+    return suites
+
+
+def tighten(suites: Path, name: str, column: str, **kwargs: object) -> None:
+    path = suites / f"{name}.json"
+    document = json.loads(path.read_text())
+    for expectation in document["expectations"]:
+        if expectation["kwargs"].get("column") == column and expectation["type"] == "expect_column_values_to_be_between":
+            expectation["kwargs"].update(kwargs)
+            break
+    else:
+        raise AssertionError(f"no between expectation on {column} in {name}")
+    path.write_text(json.dumps(document))
+
+
+def with_suites(spec_dir: Path, suites: Path) -> None:
+    line = spec_dir / "line.yaml"
+    line.write_text(re.sub(r"suites_dir: .*", f"suites_dir: {suites}", line.read_text()))
+
+
+def test_a_failed_mart_gate_keeps_features_and_predictions(built_home: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    suites = suites_copy(tmp_path)
+    tighten(suites, "fct_flights", "dep_delay", max_value=60)
+    spec_dir = copy_line(tmp_path / "specs")
+    with_suites(spec_dir, suites)
+    before = {k: v for k, v in fingerprint(built_home).items() if not k.startswith(("main.", "raw."))}
+    code, out = run_build(spec_dir, built_home, capsys)
+    assert code == 1
+    assert "✗ fct_flights: gate failed (ERROR): expect_column_values_to_be_between(dep_delay):" in out
+    skipped = next(line for line in out.splitlines() if line.startswith("skipped, previous versions kept"))
+    assert all(a in skipped for a in ("flight_features", "delay_classifier", "delay_predictions"))
+    after = {k: v for k, v in fingerprint(built_home).items() if not k.startswith(("main.", "raw."))}
+    assert after == before
+    assert list((built_home / "quarantine" / "fct_flights").glob("*/rows.parquet"))
+
+
+def test_a_failed_predictions_gate_keeps_serving_the_previous_predictions(
+        built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suites = suites_copy(tmp_path)
+    tighten(suites, "delay_predictions", "score", max_value=0.2)
+    spec_dir = copy_line(tmp_path / "specs")
+    with_suites(spec_dir, suites)
+    served = built_home / "predictions" / "delay_predictions" / "all.parquet"
+    before = hashlib.sha256(served.read_bytes()).hexdigest()
+    code, out = run_build(spec_dir, built_home, capsys)
+    assert code == 1
+    assert "✗ delay_predictions: gate failed (ERROR): expect_column_values_to_be_between(score):" in out
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == before
+    con = duckdb.connect(str(built_home / "warehouse.duckdb"))
+    try:  # SQL readers still see the previous predictions
+        assert con.execute("select count(*) from predictions.delay_predictions").fetchone()[0] == 28135
+    finally:
+        con.close()
+    rejected = list((built_home / "quarantine" / "delay_predictions").glob("*/rows.parquet"))
+    assert len(rejected) == 1
