@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
+from factory_dagster.automation.jobs import build_jobs
+from factory_dagster.automation.schedules import build_schedule
+from factory_dagster.automation.sensors import build_landing_sensor
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.suites import load_suites
 from factory_dagster.products.catalog import asset_columns, source_key
@@ -30,35 +34,73 @@ def build_gates(spec: FactorySpec) -> dict[str, Gate]:
             for key, suite in suites.items()}
 
 
+def partitioned_products(spec: FactorySpec, dbt: list[dg.AssetsDefinition]) -> dict[str, str]:
+    """Data products (raw sources, dbt models) by name → the partitions they are split by."""
+    products = {name: s.partition.partitions for name, s in spec.sources.items() if s.partition}
+    if spec.line.dbt is not None and spec.line.dbt.partitioned is not None:
+        for assets_def in dbt:
+            if assets_def.partitions_def is not None:
+                products.update({key.to_user_string(): spec.line.dbt.partitioned.partitions
+                                 for key in assets_def.keys})
+    return products
+
+
 def build_assets(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetsDefinition]:
     """Every asset of the line, upstream first; factory-written assets publish through their gate."""
+    dbt = build_dbt_assets(spec)
+    partitioned = partitioned_products(spec, dbt)
     return [
         *(build_source_asset(spec, name, gates.get(source_key(name).to_user_string())) for name in spec.sources),
-        *build_dbt_assets(spec),
-        *(build_feature_set_asset(spec, name, gates.get(name)) for name in spec.feature_sets),
+        *dbt,
+        *(build_feature_set_asset(spec, name, gates.get(name), partitioned) for name in spec.feature_sets),
         *(build_model_asset(spec, name) for name in spec.models),
         *(build_predictions_asset(spec, name, gates.get(name)) for name in spec.predictions),
     ]
 
 
-def build_checks(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetChecksDefinition]:
+def build_automation(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> dict[str, list]:
+    """Jobs, the landing sensors, the schedules and the automation sensor the spec declares."""
+    jobs = build_jobs(spec, assets)
+    sensors: list = [build_landing_sensor(spec, name, jobs[s.job]) for name, s in spec.sensors.items()]
+    if spec.line.automation.enabled:
+        sensors.append(dg.AutomationConditionSensorDefinition(
+            "factory_automation", target=dg.AssetSelection.all(),
+            minimum_interval_seconds=spec.line.automation.minimum_interval_seconds,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Evaluates every asset's automation condition (follow upstream once its gates passed)."))
+    schedules = [build_schedule(spec, name, jobs) for name in spec.schedules]
+    return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
+
+
+def build_checks(spec: FactorySpec, gates: dict[str, Gate], assets: list[dg.AssetsDefinition]
+                 ) -> list[dg.AssetChecksDefinition]:
     """Gates on dbt models run as separate blocking checks after dbt builds the table."""
-    return [build_table_gate_check(spec, name, gates[name]) for name in spec.dbt_models if name in gates]
+    partitioned = partitioned_products(spec, assets)
+    return [build_table_gate_check(spec, name, gates[name], partitioned.get(name))
+            for name in spec.dbt_models if name in gates]
 
 
 def build_definitions(spec_dir: Path | str | None = None, home: Path | str | None = None,
                       spec: FactorySpec | None = None) -> dg.Definitions:
     """The code location for a product line (`FACTORY_SPECS`, default flights) and a factory home."""
     spec = spec or load_line(spec_dir, prepare_dbt=prepare_dbt_project)
-    home_path = resolve_home(home)
+    with warnings.catch_warnings():  # backfill policies and partition mappings are used knowingly
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _definitions(spec, resolve_home(home))
+
+
+def _definitions(spec: FactorySpec, home_path: Path) -> dg.Definitions:
     os.environ["FACTORY_HOME"] = str(home_path)  # dbt, run as a child process, reads it
     resources: dict[str, object] = {"factory": FactoryResource(home=str(home_path))}
     if spec.dbt_project_dir is not None:
         resources["dbt"] = dbt_resource(spec)
     gates = build_gates(spec)
+    assets = build_assets(spec, gates)
     return dg.Definitions(
-        assets=build_assets(spec, gates),
-        asset_checks=build_checks(spec, gates),
+        assets=assets,
+        asset_checks=build_checks(spec, gates, assets),
+        **build_automation(spec, assets),
         resources=resources,
         # One process writes the embedded DuckDB warehouse at a time.
         executor=dg.in_process_executor,

@@ -52,16 +52,17 @@ class Build:
     reports: list
 
 
-def build_all(home: Path, spec_dir: Path | None = None):
+def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInstance | None = None):
     """Build every asset of a line into `home` with the CLI's runner; returns (defs, instance, report)."""
     from factory_dagster.execution.instance import factory_instance
-    from factory_dagster.execution.runner import execute, resolve_selection
+    from factory_dagster.execution.runner import execute, partition_tags, resolve_selection
     from factory_dagster.factory import build_definitions
     from factory_dagster.storage.home import FactoryHome
 
     defs = build_definitions(spec_dir=spec_dir, home=home)
-    instance = factory_instance(FactoryHome(home))
-    report = execute(defs, instance, resolve_selection(defs, None), log_dir=home / "logs")
+    instance = instance or factory_instance(FactoryHome(home))
+    keys = resolve_selection(defs, None)
+    report = execute(defs, instance, keys, tags=partition_tags(defs, keys), log_dir=home / "logs")
     return defs, instance, report
 
 
@@ -74,6 +75,7 @@ def flights_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
         os.environ.pop(name, None)
     try:
         defs, instance, first = build_all(home)
+        assert first.success, f"the flights line did not build: {first.failures}"
     finally:  # the build exported FACTORY_HOME and DAGSTER_HOME: later tests choose their own
         os.environ.clear()
         os.environ.update(saved)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from zoneinfo import ZoneInfo
 
 from factory_dagster.gates.engines import gx_engine, polars_engine
 from factory_dagster.gates.suites import Expectation
@@ -135,7 +136,8 @@ def test_polars_engine_matches_gx(seed: int) -> None:
     rng = np.random.default_rng(seed)
     frame = random_frame(rng, SIZES[seed % len(SIZES)])
     suite = random_suite(rng)
-    parameters = {"start": dt.datetime(2013, 1, 1, tzinfo=UTC), "end": dt.datetime(2013, 1, 2, 12, tzinfo=UTC),
+    new_york = ZoneInfo("America/New_York")
+    parameters = {"start": dt.datetime(2013, 1, 1, tzinfo=UTC), "end": dt.datetime(2013, 1, 2, 7, tzinfo=new_york),
                   "days": int(rng.integers(1, 4))}
     reference = gx_engine.validate(frame, suite, parameters)
     fast = polars_engine.validate(frame, suite, parameters)

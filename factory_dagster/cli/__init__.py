@@ -6,10 +6,19 @@ import argparse
 import os
 import sys
 
-from factory_dagster.cli import build, gates, listing, prepare, ui, validate
+from factory_dagster.cli import backfill, build, gates, listing, prepare, replay, ui, validate
 from factory_dagster.cli.common import add_common_options, apply_common_options
 
-COMMANDS = {"build": build, "list": listing, "gates": gates, "ui": ui, "prepare": prepare, "validate": validate}
+COMMANDS = {
+    "build": build,
+    "backfill": backfill,
+    "replay": replay,
+    "list": listing,
+    "gates": gates,
+    "ui": ui,
+    "prepare": prepare,
+    "validate": validate,
+}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""`factory build`: materialize the graph (or a selection) in-process, then summarize."""
+"""`factory build`: materialize the graph (or a selection, or a partition range) in-process."""
 
 from __future__ import annotations
 
@@ -8,41 +8,70 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from factory_dagster.cli.common import exit_code, fail, load
+import dagster as dg
+
+from factory_dagster.cli.common import Loaded, exit_code, fail, load
 from factory_dagster.cli.summary import print_summary
 from factory_dagster.execution.instance import factory_instance
-from factory_dagster.execution.runner import execute, resolve_selection
+from factory_dagster.execution.report import RunReport
+from factory_dagster.execution.runner import SelectionError, execute, partition_tags, resolve_selection
+
+
+def add_range_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--start", metavar="DAY", required=required, help="first partition (e.g. 2013-01-01)")
+    parser.add_argument("--end", metavar="DAY", required=required, help="last partition, inclusive")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("build", help="materialize the whole graph (or --select) in-process")
     parser.add_argument("--select", metavar="SELECTION",
                         help="Dagster asset selection, e.g. '+fct_flights' or 'group:marts' (default: all)")
+    add_range_options(parser, required=False)
     parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    loaded = load(prepare=not args.no_prepare)
+def plan(loaded: Loaded, select: str | None, start: str | None, end: str | None,
+         partitioned_only: bool = False) -> tuple[list[dg.AssetKey], dict[str, str]]:
+    """The asset keys and partition range tags of one run; user errors end the command."""
     try:
-        keys = resolve_selection(loaded.defs, args.select)
-    except Exception as exc:
-        fail(f"invalid selection {args.select!r}: {exc}")
+        keys = resolve_selection(loaded.defs, select)
+    except Exception as exc:  # dagster raises several types for a selection it cannot parse
+        fail(f"invalid selection {select!r}: {exc}")
+    if partitioned_only:
+        graph = loaded.defs.resolve_asset_graph()
+        keys = [k for k in keys if graph.get(k).partitions_def is not None]
     if not keys:
-        fail(f"the selection {args.select!r} matches no asset")
+        fail(f"the selection {select!r} matches no {'partitioned ' if partitioned_only else ''}asset")
+    try:
+        return keys, partition_tags(loaded.defs, keys, start, end)
+    except SelectionError as exc:
+        fail(str(exc))
+
+
+def run_with_progress(loaded: Loaded, keys: list[dg.AssetKey], tags: dict[str, str], verbose: bool,
+                      console: Console) -> RunReport:
     instance = factory_instance(loaded.home)
-    # Bound now: while the run executes, sys.stdout goes to the run's log file.
-    console = Console(file=sys.stdout, highlight=False)
-    console.print(f"Building {len(keys)} assets of line [bold]{loaded.spec.line.name}[/] into {loaded.home.root}")
+    span = f", partitions {tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}" \
+        if tags else ""
+    console.print(f"Building {len(keys)} assets of line [bold]{loaded.spec.line.name}[/]{span} into {loaded.home.root}")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True, disable=args.verbose) as progress:
+                  TimeElapsedColumn(), console=console, transient=True, disable=verbose) as progress:
         task = progress.add_task("starting", total=len(keys))
 
         def on_progress(done: int, current: str) -> None:
             progress.update(task, completed=done, description=f"running {current}")
 
-        report = execute(loaded.defs, instance, keys, on_progress=on_progress,
-                         log_dir=None if args.verbose else loaded.home.logs)
+        return execute(loaded.defs, instance, keys, tags=tags, on_progress=on_progress,
+                       log_dir=None if verbose else loaded.home.logs)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(prepare=not args.no_prepare)
+    keys, tags = plan(loaded, args.select, args.start, args.end)
+    # Bound now: while the run executes, sys.stdout goes to the run's log file.
+    console = Console(file=sys.stdout, highlight=False)
+    report = run_with_progress(loaded, keys, tags, args.verbose, console)
     print_summary(console, loaded.spec, report)
     return exit_code(report.success)

@@ -104,8 +104,15 @@ def print_predictions(console: Console, spec: FactorySpec, report: RunReport, li
         uri = outcome.metadata.get("dagster/uri") if outcome else None
         if not uri or not Path(uri).exists():
             continue
-        frame = pl.read_parquet(uri).head(limit).drop("scored_at", "model_name", strict=False)
-        console.print(f"[bold]Predictions {name}[/]: first {len(frame)} of {outcome.rows:,} rows ({uri})")
+        path = Path(uri)
+        if path.is_dir():  # partitioned: show the latest partition the run wrote
+            days = sorted(day for day, rows in outcome.partition_rows().items() if rows)
+            if not days:
+                continue
+            path = path / f"{days[-1]}.parquet"
+        frame = pl.read_parquet(path).head(limit).drop("scored_at", "model_name", strict=False)
+        console.print(f"[bold]Predictions {name}[/]: first {len(frame)} rows of {path.name} "
+                      f"({outcome.rows:,} rows written, in {uri})")
         table = Table()
         for column in frame.columns:
             table.add_column(column)

@@ -11,6 +11,10 @@ from factory_dagster.storage.home import FactoryHome
 
 DEFAULT_INSTANCE_YAML = """\
 # Written by the factory: an embedded SQLite instance under the factory home.
+# The embedded DuckDB warehouse takes one writer at a time, so runs queue one by one.
+# For production, point DAGSTER_HOME at a dagster.yaml with Postgres storage (see README).
+run_queue:
+  max_concurrent_runs: 1
 telemetry:
   enabled: false
 """

@@ -38,9 +38,10 @@ class AssetOutcome:
     rows: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def materialized(self) -> bool:
-        return bool(self.metadata) or bool(self.partitions)
+    def partition_rows(self) -> dict[str, int]:
+        """Rows per partition written by the run, when the asset reports them."""
+        rows = self.metadata.get("factory/partition_rows")
+        return dict(rows) if isinstance(rows, dict) else {}
 
 
 @dataclass
@@ -93,9 +94,12 @@ def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str],
             outcome.metadata = values
             if mat.partition:
                 outcome.partitions.append(mat.partition)
+            # A range run records one materialization per partition, each with the run's metadata.
             rows = values.get("dagster/row_count")
-            if isinstance(rows, int):
-                outcome.rows = (outcome.rows or 0) + rows if mat.partition else rows
+            if outcome.partition_rows():
+                outcome.rows = sum(outcome.partition_rows().values())
+            elif isinstance(rows, int):
+                outcome.rows = rows
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             report.checks.append(CheckOutcome(

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
+from factory_dagster.automation.partitions import RANGE_END, RANGE_START
 from factory_dagster.execution.report import RunReport, build_report
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -24,6 +25,36 @@ def resolve_selection(defs: dg.Definitions, selection: str | None) -> list[dg.As
         return sorted(graph.materializable_asset_keys)
     keys = dg.AssetSelection.from_string(selection).resolve(graph)
     return sorted(k for k in keys if k in graph.materializable_asset_keys)
+
+
+class SelectionError(Exception):
+    """A selection that one run cannot execute (e.g. two different partitionings)."""
+
+
+def partition_tags(defs: dg.Definitions, keys: list[dg.AssetKey], first: str | None = None,
+                   last: str | None = None) -> dict[str, str]:
+    """Range tags covering the selection's partitions: all of them, or `first`..`last`.
+
+    One run executes one partition range (single-run backfill policies); unpartitioned assets
+    in the selection run once in it.
+    """
+    graph = defs.resolve_asset_graph()
+    definitions = {graph.get(k).partitions_def for k in keys} - {None}
+    if not definitions:
+        if first or last:
+            raise SelectionError("the selection has no partitioned asset")
+        return {}
+    if len(definitions) > 1:
+        raise SelectionError("the selection mixes assets partitioned in different ways; select one partitioning")
+    (definition,) = definitions
+    available = definition.get_partition_keys()
+    start, end = first or available[0], last or available[-1]
+    for key in (start, end):
+        if key not in available:
+            raise SelectionError(f"{key} is not a partition (partitions: {available[0]}..{available[-1]})")
+    if start > end:
+        raise SelectionError(f"the range {start}..{end} is empty")
+    return {RANGE_START: start, RANGE_END: end}
 
 
 def step_assets(defs: dg.Definitions, keys: list[dg.AssetKey]) -> dict[str, list[str]]:

@@ -1,8 +1,9 @@
 """dbt models as Dagster assets (dagster-dbt): each model an asset, each dbt test an asset check."""
 
+import json
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,11 @@ from dagster_dbt import (
 )
 from dagster_dbt.dbt_project import using_dagster_dev
 
+from factory_dagster.automation.conditions import follow_upstream
+from factory_dagster.automation.partitions import Window, partitions_def, window_of
+from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
+from factory_dagster.storage.warehouse import quote, read_arrow
 
 
 def dbt_project(project_dir: Path) -> DbtProject:
@@ -44,17 +49,46 @@ def dbt_resource(spec: FactorySpec) -> DbtCliResource:
     return dbt_cli(spec.dbt_project_dir)
 
 
+class FactoryDbtTranslator(DagsterDbtTranslator):
+    """dbt models follow their upstream automatically, once its blocking checks passed."""
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        return follow_upstream()
+
+
+def _partition_rows(spec: FactorySpec, warehouse: Path, events: list[Any], window: Window) -> Iterator[Any]:
+    """Add per-day row counts to the partitioned models' outputs (read after dbt has finished)."""
+    partitioned = spec.line.dbt.partitioned
+    column = quote(partitioned.date_column)
+    for event in events:
+        if isinstance(event, dg.Output) and event.output_name in spec.dbt_models:
+            model = spec.dbt_models[event.output_name]
+            if partitioned.date_column in model.columns:
+                rows = read_arrow(warehouse,
+                                  f"select cast({column} as date) as day, count(*) as n from {model.relation} "
+                                  f"where {column} between ? and ? group by all", [window.first, window.last])
+                counts = {str(d): n for d, n in zip(rows.column("day").to_pylist(), rows.column("n").to_pylist(),
+                                                    strict=True)}
+                event = event.with_metadata({**event.metadata, "factory/partition_rows": dg.MetadataValue.json(
+                    {k: counts.get(k, 0) for k in window.keys})})
+        yield event
+
+
 def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
+    """The dbt project as assets: the partitioned selection (run per window) and the rest."""
     if spec.dbt_project_dir is None:
         return []
     project = dbt_project(spec.dbt_project_dir)
-    translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+    translator = FactoryDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+    partitioned = spec.line.dbt.partitioned
+    definitions = []
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=translator,
         name=f"{spec.line.name}_dbt_models",
+        exclude=partitioned.select if partitioned else None,
     )
     def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         try:
@@ -62,7 +96,33 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
         finally:
             release_adapter_connection()
 
-    return [_dbt_models]
+    definitions.append(_dbt_models)
+    if partitioned is None:
+        return definitions
+    partitions = spec.partitions[partitioned.partitions]
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=translator,
+        name=f"{spec.line.name}_dbt_{partitioned.partitions}_models",
+        select=partitioned.select,
+        partitions_def=partitions_def(partitions),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def _partitioned_models(context: AssetExecutionContext, dbt: DbtCliResource,
+                            factory: FactoryResource) -> Iterator[Any]:
+        window = window_of(context, partitions)
+        window_vars = {"min_date": window.first.isoformat(), "max_date": window.last.isoformat()}
+        try:
+            invocation = dbt.cli(["build", "--vars", json.dumps(window_vars)], context=context)
+            events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
+        finally:
+            release_adapter_connection()
+        yield from _partition_rows(spec, factory.paths.warehouse, events, window)
+
+    definitions.append(_partitioned_models)
+    return definitions
 
 
 def release_adapter_connection() -> None:

@@ -6,11 +6,13 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import polars as pl
 
+from factory_dagster.automation.conditions import follow_upstream, freshness_policy
+from factory_dagster.automation.partitions import Window, partitions_def, window_of
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.catalog import product_key, relation
 from factory_dagster.products.feature_blocks import FeatureComputationError, compile_features, source_columns
-from factory_dagster.products.metadata import spec_version, table_metadata
+from factory_dagster.products.metadata import partition_rows, spec_version, table_metadata
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.models import FeatureSetSpec
@@ -19,6 +21,7 @@ from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.warehouse import quote, read_arrow
 
 FEATURES = "features"
+DAY_COLUMN = "__factory_partition_day"
 
 
 def feature_dataset(home: FactoryHome, name: str) -> Dataset:
@@ -62,20 +65,42 @@ def feature_metadata(frame: pl.DataFrame, fs: FeatureSetSpec) -> dict[str, objec
     }
 
 
-def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = None) -> dg.AssetsDefinition:
+def write_partitions(dataset: Dataset, frame: pl.DataFrame, day: pl.Expr, window: Window) -> list[str]:
+    """One file per day of the window (an empty day too: re-running it must clear it)."""
+    days = frame.with_columns(day.alias(DAY_COLUMN))
+    paths = []
+    for key, date in zip(window.keys, window.days, strict=True):
+        part = days.filter(pl.col(DAY_COLUMN) == date).drop(DAY_COLUMN)
+        paths.append(str(dataset.write(part, key)))
+    return paths
+
+
+def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = None,
+                            partitioned_products: dict[str, str] | None = None) -> dg.AssetsDefinition:
+    """`partitioned_products`: product name → its partitions name, for the lookback mapping."""
     fs = spec.feature_sets[name]
-    deps = [product_key(spec, fs.source)]
-    deps += [product_key(spec, f.lookup.dimension) for f in fs.features.values() if f.lookup is not None]
+    partitions = spec.partitions[fs.partitions] if fs.partitions else None
+    source_dep: dg.AssetKey | dg.AssetDep = product_key(spec, fs.source)
+    if partitions is not None and (partitioned_products or {}).get(fs.source) == fs.partitions:
+        # Day d reads the source's days d - lookback … d (rolling and lag features look back).
+        source_dep = dg.AssetDep(source_dep, partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-fs.lookback_days(), allow_nonexistent_upstream_partitions=True))
+    dimensions = {product_key(spec, f.lookup.dimension) for f in fs.features.values() if f.lookup is not None}
+    deps = [source_dep, *sorted(dimensions - {product_key(spec, fs.source)}, key=str)]
 
     @dg.asset(
         key=name,
-        deps=list(dict.fromkeys(deps)),
+        deps=deps,
         group_name=fs.group or "features",
         owners=[fs.owner],
         description=fs.description,
         kinds={"polars", "parquet"},
         tags=fs.tags,
         code_version=spec_version(fs),
+        partitions_def=partitions_def(partitions) if partitions else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        automation_condition=follow_upstream(),
+        freshness_policy=freshness_policy(fs.freshness),
         check_specs=[gate.check_spec()] if gate else None,
         output_required=gate is None,
         metadata={"factory/entity": fs.entity, "factory/timestamp": fs.timestamp,
@@ -83,15 +108,23 @@ def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = No
     )
     def _features(context: AssetExecutionContext, factory: FactoryResource):
         home = factory.paths
+        window = window_of(context, partitions) if partitions else None
         try:
-            frame = compute_feature_set(spec, fs, home)
+            frame = (compute_feature_set(spec, fs, home) if window is None
+                     else compute_feature_set(spec, fs, home, window.first, window.last))
         except FeatureComputationError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+        dataset = feature_dataset(home, name)
+        day = pl.col(fs.timestamp).dt.date()
 
         def publish() -> dict[str, object]:
-            path = feature_dataset(home, name).write(frame)
-            return {**feature_metadata(frame, fs), "dagster/uri": str(path)}
+            if window is None:
+                return {**feature_metadata(frame, fs), "dagster/uri": str(dataset.write(frame))}
+            write_partitions(dataset, frame, day, window)
+            return {**feature_metadata(frame, fs), **partition_rows(frame, day, window),
+                    "dagster/uri": str(dataset.directory)}
 
-        yield from audit_then_publish(context, home, gate, frame, publish)
+        yield from audit_then_publish(context, home, gate, frame, publish,
+                                      parameters=window.parameters() if window else None)
 
     return _features

@@ -42,3 +42,9 @@ def markdown_table(frame: pl.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns)
     rows = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in frame.iter_rows()]
     return "\n".join([header, *rows])
+
+
+def partition_rows(frame: pl.DataFrame, day: pl.Expr, window) -> dict[str, Any]:
+    """Rows per partition of the window (zero for empty days), for per-partition summaries."""
+    counts = {str(d): n for d, n in frame.group_by(day.alias("day")).len().iter_rows()}
+    return {"factory/partition_rows": dg.MetadataValue.json({k: counts.get(k, 0) for k in window.keys})}

@@ -9,6 +9,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import polars as pl
 
+from factory_dagster.automation.conditions import freshness_policy
 from factory_dagster.products.feature_sets import feature_dataset
 from factory_dagster.products.metadata import spec_version
 from factory_dagster.resources import FactoryResource
@@ -93,6 +94,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         tags=model.tags,
         code_version=code_version,
         output_required=False,
+        freshness_policy=freshness_policy(model.freshness),
         check_specs=[dg.AssetCheckSpec(
             PROMOTION_CHECK, asset=name, blocking=True,
             description="The trained model meets its promotion thresholds; only then is it served.")],

@@ -6,9 +6,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 import polars as pl
 
+from factory_dagster.automation.conditions import follow_upstream, freshness_policy
+from factory_dagster.automation.partitions import partitions_def, window_of
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.publish import audit_then_publish
-from factory_dagster.products.metadata import markdown_table, spec_version, table_metadata
+from factory_dagster.products.feature_sets import write_partitions
+from factory_dagster.products.metadata import markdown_table, partition_rows, spec_version, table_metadata
 from factory_dagster.products.models import model_features, model_frame, model_registry
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
@@ -46,6 +49,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
     predictions = spec.predictions[name]
     model = spec.models[predictions.model]
     features = model_features(spec, model)
+    partitions = spec.partitions[predictions.partitions] if predictions.partitions else None
 
     @dg.asset(
         key=name,
@@ -56,9 +60,16 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
         kinds={"scikitlearn", "polars", "parquet"},
         tags=predictions.tags,
         code_version=spec_version(predictions, model),
+        partitions_def=partitions_def(partitions) if partitions else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        # New data is scored as it arrives; a retrained model does not rewrite past predictions.
+        automation_condition=follow_upstream(ignore=dg.AssetSelection.assets(predictions.model)),
+        freshness_policy=freshness_policy(predictions.freshness),
         check_specs=[gate.check_spec()] if gate else None,
         output_required=gate is None,
-        metadata={"factory/model": predictions.model, "factory/score_last_days": predictions.score.last_days},
+        metadata={"factory/model": predictions.model,
+                  "factory/scores": (f"the latest {predictions.score.last_days} days" if predictions.score
+                                     else f"each {predictions.partitions} partition")},
     )
     def _score(context: AssetExecutionContext, factory: FactoryResource):
         from factory_dagster.products.training import model_inputs, score_frame
@@ -70,10 +81,14 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
         except (FileNotFoundError, ArtifactIntegrityError) as exc:
             raise dg.Failure(description=f"{name}: cannot load model {predictions.model}: {exc}",
                              allow_retries=False) from None
-        frame, entity, timestamp = model_frame(spec, model, home)
+        window = window_of(context, partitions) if partitions else None
+        frame, entity, timestamp = model_frame(spec, model, home, window.keys if window else None)
         days = frame.get_column(timestamp).dt.date()
-        first = days.max() - dt.timedelta(days=predictions.score.last_days - 1)
-        frame = frame.filter(days >= first)
+        if window is None:
+            first, last = days.max() - dt.timedelta(days=predictions.score.last_days - 1), days.max()
+            frame = frame.filter(days >= first)
+        else:
+            first, last = window.first, window.last
         scores = score_frame(pipeline, model.task, model_inputs(frame, version.details["features"]))
         out = frame.select(entity, timestamp).with_columns(
             pl.Series("score", scores, dtype=pl.Float64),
@@ -87,19 +102,27 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
 
         def publish() -> dict[str, object]:
             dataset = predictions_dataset(home, name)
-            path = dataset.write(out)
+            extra: dict[str, object] = {}
+            if window is None:
+                uri = str(dataset.write(out))
+            else:
+                write_partitions(dataset, out, pl.col(timestamp).dt.date(), window)
+                uri = str(dataset.directory)
+                extra = partition_rows(out, pl.col(timestamp).dt.date(), window)
             publish_view(home, name, dataset)
             return {
                 **table_metadata(out),
-                "dagster/uri": str(path),
+                **extra,
+                "dagster/uri": uri,
                 "model_version": version.version,
-                "scored_window": f"{first}..{days.max()}",
+                "scored_window": f"{first}..{last}",
                 "features": ", ".join(features),
                 **({"predicted_positive_rate": dg.MetadataValue.float(positive)} if positive is not None else {}),
                 "preview": dg.MetadataValue.md(markdown_table(out.head(10))),
             }
 
-        yield from audit_then_publish(context, home, gate, out, publish)
+        yield from audit_then_publish(context, home, gate, out, publish,
+                                      parameters=window.parameters() if window else None)
 
     return _score
 

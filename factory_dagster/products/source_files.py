@@ -38,6 +38,10 @@ _TYPE_WORDS = {
 class IngestionError(Exception):
     """A source file cannot be landed; the message is one line naming file, row and column."""
 
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row  # 1-based data row, when the problem is in one
+
 
 def resolve_source_uri(uri: str, base: Path) -> Path:
     """`package://<package>/<path>` → a file inside an installed package; else a path under `base`.
@@ -132,7 +136,7 @@ def cast_strings(frame: pl.DataFrame, columns: Mapping[str, str], name: str) -> 
             value = frame.get_column(column)[row]
             more = f" ({count} such values)" if count > 1 else ""
             raise IngestionError(
-                f"{name}: row {row + 1}, column '{column}': {value!r} is not {_TYPE_WORDS[kind]}{more}"
+                f"{name}: row {row + 1}, column '{column}': {value!r} is not {_TYPE_WORDS[kind]}{more}", row + 1
             )
     return typed
 
@@ -164,4 +168,9 @@ def read_source_file(path: Path, columns: Mapping[str, str], file_format: str = 
         raise IngestionError(f"{name}: malformed CSV ({reason})") from None
     _check_columns(frame.columns, columns, name)
     _check_not_truncated(data, len(frame.columns), name, frame.height)
-    return cast_strings(frame, columns, name)
+    try:
+        return cast_strings(frame, columns, name)
+    except IngestionError as exc:
+        if exc.row == frame.height and not data.endswith((b"\n", b"\r")):
+            raise IngestionError(f"{exc}; it ends mid-row without a line end: the file is truncated", exc.row) from None
+        raise

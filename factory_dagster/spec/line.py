@@ -10,9 +10,13 @@ from factory_dagster.spec.dbt_manifest import DbtModelInfo
 from factory_dagster.spec.errors import SpecError
 from factory_dagster.spec.models import (
     FeatureSetSpec,
+    JobSpec,
     LineSpec,
     ModelSpec,
+    PartitionsSpec,
     PredictionsSpec,
+    ScheduleSpec,
+    SensorSpec,
     SourceSpec,
 )
 from factory_dagster.spec.yaml_source import KeyPath, YamlDocument, format_key_path
@@ -24,10 +28,14 @@ class FactorySpec:
 
     spec_dir: Path
     line: LineSpec
+    partitions: dict[str, PartitionsSpec] = field(default_factory=dict)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     feature_sets: dict[str, FeatureSetSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     predictions: dict[str, PredictionsSpec] = field(default_factory=dict)
+    jobs: dict[str, JobSpec] = field(default_factory=dict)
+    sensors: dict[str, SensorSpec] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
     dbt_project_dir: Path | None = None
     dbt_models: dict[str, DbtModelInfo] = field(default_factory=dict)
     documents: dict[tuple[str, str], YamlDocument] = field(default_factory=dict)

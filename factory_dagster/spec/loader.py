@@ -58,6 +58,7 @@ def _parse(spec_dir: Path, docs: list[YamlDocument],
                                             doc.line_of(("line",))))
                     continue
                 line_doc = doc
+                documents[("line", "line")] = doc
                 try:
                     line = LineSpec.model_validate(body)
                 except ValidationError as exc:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -49,6 +50,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _parse_duration(value: object) -> object:
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if not match:
+            raise ValueError(f"expected a duration like 30m, 26h, 8d or 2w, got {value!r}")
+        return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    return value
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(_parse_duration)]
+
+
+class FreshnessSpec(Strict):
+    """How stale a product may get: warn after `warn_after`, fail after `fail_after`."""
+
+    fail_after: Duration
+    warn_after: Duration | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> FreshnessSpec:
+        if self.warn_after is not None and self.warn_after >= self.fail_after:
+            raise ValueError("warn_after must be shorter than fail_after")
+        return self
+
+
 class ProductSpec(Strict):
     """What every product carries: who owns it, what it is, where it shows in the UI."""
 
@@ -56,6 +86,7 @@ class ProductSpec(Strict):
     owner: Owner
     group: Name | None = None
     tags: dict[str, str] = {}
+    freshness: FreshnessSpec | None = None
 
     @field_validator("tags")
     @classmethod
@@ -66,8 +97,45 @@ class ProductSpec(Strict):
         return tags
 
 
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+
+
+class PartitionsSpec(Strict):
+    """A daily partitioning: one partition per local day from `start` to `end` (exclusive)."""
+
+    type: Literal["daily"] = "daily"
+    start: dt.date
+    end: dt.date | None = None
+    timezone: TimeZone = "UTC"
+
+    @model_validator(mode="after")
+    def _order(self) -> PartitionsSpec:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class DbtPartitionedSpec(Strict):
+    """dbt models (a dbt selection) that are partitioned, and their date column."""
+
+    select: NonEmpty
+    partitions: Name
+    date_column: Name
+
+
 class DbtSpec(Strict):
     project_dir: NonEmpty  # relative to the spec folder, or absolute
+    partitioned: DbtPartitionedSpec | None = None
 
 
 class GatesSpec(Strict):
@@ -77,29 +145,74 @@ class GatesSpec(Strict):
     engine: Literal["polars", "gx"] = "polars"  # polars: one-pass fast path, GX for the rest
 
 
+class AutomationSpec(Strict):
+    """Declarative automation: assets with a condition are evaluated by a sensor in the daemon."""
+
+    enabled: bool = True
+    minimum_interval_seconds: PositiveInt = 30
+
+
 class LineSpec(Strict):
-    """The product line itself: its name, its dbt project, its quality gates."""
+    """The product line itself: its name, its dbt project, its quality gates, its automation."""
 
     name: Name
     description: NonEmpty
     dbt: DbtSpec | None = None
     gates: GatesSpec | None = None
+    automation: AutomationSpec = AutomationSpec()
+
+
+class DateParts(Strict):
+    year: Name
+    month: Name
+    day: Name
+
+
+class SourcePartitionSpec(Strict):
+    """Which partition a row belongs to: a date (or timestamp) column, or year/month/day columns."""
+
+    partitions: Name
+    date_column: Name | None = None
+    date_parts: DateParts | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SourcePartitionSpec:
+        if (self.date_column is None) == (self.date_parts is None):
+            raise ValueError("give exactly one of date_column or date_parts")
+        return self
+
+    def columns(self) -> list[str]:
+        if self.date_parts is not None:
+            return [self.date_parts.year, self.date_parts.month, self.date_parts.day]
+        return [self.date_column]
 
 
 class SourceSpec(ProductSpec):
-    """A raw table landed from a file into the warehouse's `raw` schema."""
+    """A raw table landed from a file into the warehouse's `raw` schema.
+
+    A partitioned source lands day by day: from `<factory home>/landing/<landing>/<day>.csv`
+    (or `.parquet`) when such a file exists, else from the rows of `file` dated that day.
+    """
 
     file: NonEmpty  # `package://<package>/<path>` or a path (relative to the spec folder)
     format: Literal["csv", "parquet"] = "csv"
     null_values: list[str] = []
     columns: dict[Name, ColumnType] = Field(min_length=1)
     primary_key: list[Name] = []
+    partition: SourcePartitionSpec | None = None
+    landing: Name | None = None
 
     @model_validator(mode="after")
     def _key_in_columns(self) -> SourceSpec:
         missing = [c for c in self.primary_key if c not in self.columns]
         if missing:
             raise ValueError(f"primary_key names unknown column(s): {', '.join(missing)}")
+        if self.partition is not None:
+            missing = [c for c in self.partition.columns() if c not in self.columns]
+            if missing:
+                raise ValueError(f"partition names unknown column(s): {', '.join(missing)}")
+        if self.landing is not None and self.partition is None:
+            raise ValueError("a landing folder needs a partition (files are named by day)")
         return self
 
 
@@ -111,6 +224,7 @@ class FeatureSetSpec(ProductSpec):
     timestamp: Name
     labels: list[Name] = []
     features: dict[Name, FeatureSpec] = Field(min_length=1)
+    partitions: Name | None = None  # partitioned by the local day of `timestamp`
 
     def output_features(self) -> list[str]:
         return [name for name, feature in self.features.items() if feature.keep]
@@ -196,13 +310,66 @@ class ScoreSpec(Strict):
 
 
 class PredictionsSpec(ProductSpec):
+    """Scores of the served model: per partition (`partitions`), or the latest `score.last_days`."""
+
     model: Name
-    score: ScoreSpec
+    score: ScoreSpec | None = None
+    partitions: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PredictionsSpec:
+        if (self.score is None) == (self.partitions is None):
+            raise ValueError("give exactly one of partitions (score each day) or score.last_days")
+        return self
+
+
+class JobSpec(Strict):
+    """A named set of assets run together, e.g. the daily chain of one partition."""
+
+    description: NonEmpty
+    select: NonEmpty  # a Dagster asset selection, e.g. 'raw/flights*'
+    partitions: Name | None = None  # keep only the selected assets partitioned this way
+
+
+class SensorSpec(Strict):
+    """Run `job` for the day of every new or changed file in a source's landing folder."""
+
+    description: NonEmpty
+    source: Name
+    job: Name
+    minimum_interval_seconds: PositiveInt = 30
+    enabled: bool = True
+
+
+class ScheduleSpec(Strict):
+    """Run a job (or an asset selection) on a cron; a partitioned job runs its latest day."""
+
+    description: NonEmpty
+    cron: NonEmpty
+    timezone: TimeZone = "UTC"
+    job: Name | None = None
+    select: NonEmpty | None = None
+    partition: Literal["latest", "latest_landed"] = "latest"
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _target(self) -> ScheduleSpec:
+        if (self.job is None) == (self.select is None):
+            raise ValueError("give exactly one of job or select")
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(self.cron):
+            raise ValueError(f"{self.cron!r} is not a valid cron expression")
+        return self
 
 
 SECTIONS: dict[str, type[Strict]] = {
+    "partitions": PartitionsSpec,
     "sources": SourceSpec,
     "feature_sets": FeatureSetSpec,
     "models": ModelSpec,
     "predictions": PredictionsSpec,
+    "jobs": JobSpec,
+    "sensors": SensorSpec,
+    "schedules": ScheduleSpec,
 }

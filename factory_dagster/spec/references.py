@@ -137,11 +137,74 @@ def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
                                          f"'{metric}' is not among the model's metrics ({', '.join(computed)})"))
 
 
+def _check_partitions_name(spec: FactorySpec, section: str, name: str, path: tuple, value: str | None,
+                           errors: list[SpecError]) -> None:
+    if value is not None and value not in spec.partitions:
+        errors.append(spec.error(section, name, path, f"unknown partitions '{value}' (known: {known(spec.partitions)})"))
+
+
 def _check_predictions(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
     predictions = spec.predictions[name]
     if predictions.model not in spec.models:
         errors.append(spec.error("predictions", name, ("model",),
                                  f"unknown model '{predictions.model}' (known: {known(spec.models)})"))
+        return
+    _check_partitions_name(spec, "predictions", name, ("partitions",), predictions.partitions, errors)
+    if predictions.partitions is not None:
+        for fs_name in spec.models[predictions.model].features:
+            if fs_name in spec.feature_sets and spec.feature_sets[fs_name].partitions != predictions.partitions:
+                errors.append(spec.error(
+                    "predictions", name, ("partitions",),
+                    f"scoring by '{predictions.partitions}' partitions needs the model's feature set "
+                    f"'{fs_name}' partitioned the same way"))
+
+
+def _check_time(spec: FactorySpec, errors: list[SpecError]) -> None:
+    """Partitions, jobs, sensors and schedules refer to things that exist."""
+    for name, source in spec.sources.items():
+        if source.partition is not None:
+            _check_partitions_name(spec, "sources", name, ("partition", "partitions"), source.partition.partitions,
+                                   errors)
+    for name, fs in spec.feature_sets.items():
+        _check_partitions_name(spec, "feature_sets", name, ("partitions",), fs.partitions, errors)
+    dbt = spec.line.dbt
+    if dbt is not None and dbt.partitioned is not None and dbt.partitioned.partitions not in spec.partitions:
+        doc = spec.documents.get(("line", "line"))
+        errors.append(SpecError(doc.path if doc else None, "line.dbt.partitioned.partitions",
+                                f"unknown partitions '{dbt.partitioned.partitions}' (known: {known(spec.partitions)})"))
+    for name, job in spec.jobs.items():
+        _check_partitions_name(spec, "jobs", name, ("partitions",), job.partitions, errors)
+        try:
+            import dagster as dg
+
+            dg.AssetSelection.from_string(job.select)
+        except Exception as exc:  # dagster raises several types for a selection it cannot parse
+            errors.append(spec.error("jobs", name, ("select",), f"not a Dagster asset selection: {exc}"))
+    for name, sensor in spec.sensors.items():
+        source = spec.sources.get(sensor.source)
+        if source is None:
+            errors.append(spec.error("sensors", name, ("source",),
+                                     f"unknown source '{sensor.source}' (known: {known(spec.sources)})"))
+        elif source.landing is None:
+            errors.append(spec.error("sensors", name, ("source",),
+                                     f"source '{sensor.source}' has no landing folder to watch"))
+        if sensor.job not in spec.jobs:
+            errors.append(spec.error("sensors", name, ("job",), f"unknown job '{sensor.job}' (known: {known(spec.jobs)})"))
+        elif source is not None and source.partition is not None and \
+                spec.jobs[sensor.job].partitions != source.partition.partitions:
+            errors.append(spec.error("sensors", name, ("job",),
+                                     f"job '{sensor.job}' is not partitioned like source '{sensor.source}'"))
+    for name, schedule in spec.schedules.items():
+        if schedule.job is not None and schedule.job not in spec.jobs:
+            errors.append(spec.error("schedules", name, ("job",),
+                                     f"unknown job '{schedule.job}' (known: {known(spec.jobs)})"))
+        if schedule.select is not None:
+            try:
+                import dagster as dg
+
+                dg.AssetSelection.from_string(schedule.select)
+            except Exception as exc:  # dagster raises several types for a selection it cannot parse
+                errors.append(spec.error("schedules", name, ("select",), f"not a Dagster asset selection: {exc}"))
 
 
 def check_references(spec: FactorySpec) -> list[SpecError]:
@@ -153,4 +216,5 @@ def check_references(spec: FactorySpec) -> list[SpecError]:
         _check_model(spec, name, errors)
     for name in spec.predictions:
         _check_predictions(spec, name, errors)
+    _check_time(spec, errors)
     return errors

@@ -1,3 +1,4 @@
+{{ config(tags=["flights_daily"]) }}
 -- One row per flight, renamed and typed; the scheduled departure becomes a local timestamp.
 select
     strftime(make_date(year, month, day), '%Y-%m-%d')

@@ -5,6 +5,7 @@ GX is imported here, inside the functions, so that loading definitions never pay
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -70,6 +71,20 @@ def _error_message(exception_info: Any) -> str | None:
     return None
 
 
+def _missing_parameters(kwargs: Mapping[str, Any], parameters: Mapping[str, Any]) -> list[str]:
+    """Suite parameters an expectation uses that were not provided (GX would fail the whole suite)."""
+    missing = []
+    for value in kwargs.values():
+        if isinstance(value, dict) and "$PARAMETER" in value:
+            expression = str(value["$PARAMETER"])
+            try:
+                names = [n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)]
+            except SyntaxError:
+                names = [expression]
+            missing += [n for n in names if n not in parameters]
+    return missing
+
+
 def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
              parameters: Mapping[str, Any] | None = None) -> list[ExpectationOutcome]:
     """Run GX on a pandas copy of `frame`; outcomes in the order of `expectations`."""
@@ -80,7 +95,13 @@ def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
     by_index = {e.index: e for e in expectations}
     outcomes: dict[int, ExpectationOutcome] = {}
     built = []
+    parameters = dict(parameters or {})
     for e in expectations:
+        missing = _missing_parameters(e.kwargs, parameters)
+        if missing:
+            outcomes[e.index] = ExpectationOutcome(
+                e, False, NAME, error=f"suite parameter(s) not provided: {', '.join(missing)}")
+            continue
         gx_expectation, error = _build({"type": e.type, "kwargs": e.kwargs, "severity": e.severity,
                                         "meta": {**e.meta, _INDEX: e.index}})
         if error:
@@ -90,11 +111,18 @@ def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
     if not built:
         return [outcomes[e.index] for e in expectations]
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    result = batch.validate(
-        gx.ExpectationSuite(name="factory_gate", expectations=built),
-        expectation_parameters=dict(parameters or {}),
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
-    )
+    try:
+        result = batch.validate(
+            gx.ExpectationSuite(name="factory_gate", expectations=built),
+            expectation_parameters=parameters,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
+        )
+    except Exception as exc:  # GX failed the whole suite: every expectation it held failed
+        reason = " ".join(str(exc).split())[:300]
+        for gx_expectation in built:
+            expectation = by_index[gx_expectation.meta[_INDEX]]
+            outcomes[expectation.index] = ExpectationOutcome(expectation, False, NAME, error=reason)
+        return [outcomes[e.index] for e in expectations]
     for item in result.results:
         expectation = by_index[item.expectation_config.meta[_INDEX]]
         data = item.result or {}

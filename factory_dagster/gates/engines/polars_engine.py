@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import operator
+from zoneinfo import ZoneInfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,12 +65,16 @@ def _resolve(value: Any, parameters: Mapping[str, Any]) -> Any:
 
 
 def _temporal_bound(bound: Any, dtype: pl.DataType) -> Any:
-    """ISO timestamps in a suite become datetimes, as GX's argument parsing does."""
+    """ISO timestamps in a suite become datetimes, as GX's argument parsing does; an aware bound
+    is expressed in the column's time zone (the same instant, comparable by polars)."""
     if isinstance(bound, str) and isinstance(dtype, pl.Datetime):
         try:
-            return dt.datetime.fromisoformat(bound)
+            bound = dt.datetime.fromisoformat(bound)
         except ValueError:
             raise Unsupported("not an ISO timestamp") from None
+    if isinstance(bound, dt.datetime) and bound.tzinfo is not None and isinstance(dtype, pl.Datetime) \
+            and dtype.time_zone is not None:
+        return bound.astimezone(ZoneInfo(dtype.time_zone))
     return bound
 
 

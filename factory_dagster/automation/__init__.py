@@ -1,0 +1,1 @@
+"""Time: partitions, the landing zone, sensors, schedules, jobs, automation and freshness."""
