@@ -12,6 +12,7 @@ from factory_dagster.automation.jobs import build_jobs
 from factory_dagster.automation.schedules import build_schedule
 from factory_dagster.automation.sensors import build_landing_sensor
 from factory_dagster.gates.gate import Gate
+from factory_dagster.lineage.definitions import build_governance_assets, build_openlineage_sensors
 from factory_dagster.gates.suites import load_suites
 from factory_dagster.products.catalog import asset_columns, source_key
 from factory_dagster.products.dbt import build_dbt_assets, dbt_resource, prepare_dbt_project
@@ -68,6 +69,7 @@ def build_automation(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> di
             minimum_interval_seconds=spec.line.automation.minimum_interval_seconds,
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Evaluates every asset's automation condition (follow upstream once its gates passed)."))
+    sensors += build_openlineage_sensors(spec)
     schedules = [build_schedule(spec, name, jobs) for name in spec.schedules]
     return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
 
@@ -97,9 +99,10 @@ def _definitions(spec: FactorySpec, home_path: Path) -> dg.Definitions:
         resources["dbt"] = dbt_resource(spec)
     gates = build_gates(spec)
     assets = build_assets(spec, gates)
+    checks = build_checks(spec, gates, assets)
     return dg.Definitions(
-        assets=assets,
-        asset_checks=build_checks(spec, gates, assets),
+        assets=[*assets, *build_governance_assets(spec, gates, [*assets, *checks])],
+        asset_checks=checks,
         **build_automation(spec, assets),
         resources=resources,
         # One process writes the embedded DuckDB warehouse at a time.

@@ -63,6 +63,10 @@ def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInst
     instance = instance or factory_instance(FactoryHome(home))
     keys = resolve_selection(defs, None)
     report = execute(defs, instance, keys, tags=partition_tags(defs, keys), log_dir=home / "logs")
+    from factory_dagster.lineage.openlineage import emit_run
+    from factory_dagster.spec import load_line
+
+    emit_run(load_line(spec_dir), defs, FactoryHome(home), instance, report.run_id)
     return defs, instance, report
 
 

@@ -10,13 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -27,47 +22,11 @@ from factory_dagster.cli import main
 from factory_dagster.execution.instance import ensure_dagster_home
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import REPO, Build, copy_line
+from tests.processes import background
 from tests.test_time import copy_home, source_days
 
 DAY = "2013-06-10"
 RUN_TIMEOUT = 300
-
-
-def processes_with(marker: str) -> list[int]:
-    """PIDs whose environment carries the marker: everything this test started, at any depth."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-@contextmanager
-def daemon(workspace: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    marker = env["FACTORY_TEST_MARKER"]
-    executable = Path(sys.executable).with_name("dagster-daemon")
-    with open(log, "w") as out:
-        process = subprocess.Popen([str(executable), "run", "-w", str(workspace)], cwd=REPO, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield process
-        finally:
-            for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-                for pid in processes_with(marker):
-                    try:
-                        os.kill(pid, sig)
-                    except ProcessLookupError:
-                        pass
-                deadline = time.monotonic() + grace
-                while processes_with(marker) and time.monotonic() < deadline:
-                    time.sleep(0.5)
-            process.wait(timeout=10)
-    assert processes_with(marker) == [], "a process started by the test is still running"
 
 
 def wait_for_run(instance: dg.DagsterInstance, tags: dict[str, str], log: Path) -> dg.DagsterRun:
@@ -103,7 +62,7 @@ def daemon_setup(flights_build: Build, tmp_path: Path) -> dict[str, Path]:
 def test_daemon_runs_the_sensor_and_the_schedule(daemon_setup: dict[str, Path], tmp_path: Path) -> None:
     home, dagster_home = daemon_setup["home"], daemon_setup["dagster_home"]
     env = {**os.environ, "FACTORY_HOME": str(home), "FACTORY_SPECS": str(daemon_setup["specs"]),
-           "DAGSTER_HOME": str(dagster_home), "FACTORY_TEST_MARKER": uuid.uuid4().hex}
+           "DAGSTER_HOME": str(dagster_home)}
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     ensure_dagster_home(FactoryHome(home))  # the factory's instance config: runs queue one at a time
     assert "max_concurrent_runs: 1" in (dagster_home / "dagster.yaml").read_text()
@@ -116,7 +75,8 @@ def test_daemon_runs_the_sensor_and_the_schedule(daemon_setup: dict[str, Path], 
     assert main(["replay", "--start", DAY, "--end", DAY, "--home", str(home),
                  "--specs", str(daemon_setup["specs"])]) == 0
     log = tmp_path / "daemon.log"
-    with daemon(daemon_setup["workspace"], env, log):
+    daemon = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(daemon_setup["workspace"])]
+    with background(daemon, env, REPO, log):
         sensor_run = wait_for_run(instance, {"factory/sensor": "flights_landing"}, log)
         scheduled = wait_for_run(instance, {"factory/schedule": "flights_daily"}, log)
 

@@ -49,7 +49,7 @@ def test_factory_list_groups_kinds_and_owners(capsys: pytest.CaptureFixture[str]
     assert main(["list", "--format", "json", "--home", str(tmp_path)]) == 0
     listing = json.loads(capsys.readouterr().out)
     groups = listing["groups"]
-    assert set(groups) == {"raw", "staging", "intermediate", "marts", "features", "models", "predictions"}
+    assert set(groups) == {"raw", "staging", "intermediate", "marts", "features", "models", "predictions", "governance"}
     model = next(a for a in groups["models"] if a["asset"] == "delay_classifier")
     assert model["kinds"] == ["scikitlearn"] and model["owners"] == ["team:ml-platform"]
     assert {a["asset"] for a in groups["raw"]} == {f"raw/{t}" for t in ("airlines", "airports", "flights", "planes", "weather")}

@@ -19,7 +19,7 @@ from factory_dagster.gates.engines import gx_engine, polars_engine
 from factory_dagster.gates.suites import Expectation
 
 SIZES = [0, 1, 2, 3, 7, 40, 150]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def random_frame(rng: np.random.Generator, n: int) -> pl.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from factory_dagster.spec.models import FreshnessSpec
+from factory_dagster.spec.time import FreshnessSpec
 
 
 def follow_upstream(ignore: dg.AssetSelection | None = None) -> dg.AutomationCondition:

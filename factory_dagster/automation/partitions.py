@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from factory_dagster.spec.models import PartitionsSpec
+from factory_dagster.spec.time import PartitionsSpec
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"

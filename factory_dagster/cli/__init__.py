@@ -6,7 +6,19 @@ import argparse
 import os
 import sys
 
-from factory_dagster.cli import backfill, build, gates, listing, prepare, replay, ui, validate
+from factory_dagster.cli import (
+    backfill,
+    build,
+    debt,
+    gates,
+    lineage,
+    listing,
+    prepare,
+    replay,
+    rollback,
+    ui,
+    validate,
+)
 from factory_dagster.cli.common import add_common_options, apply_common_options
 
 COMMANDS = {
@@ -15,6 +27,9 @@ COMMANDS = {
     "replay": replay,
     "list": listing,
     "gates": gates,
+    "debt": debt,
+    "lineage": lineage,
+    "rollback": rollback,
     "ui": ui,
     "prepare": prepare,
     "validate": validate,

@@ -15,6 +15,7 @@ from factory_dagster.cli.summary import print_summary
 from factory_dagster.execution.instance import factory_instance
 from factory_dagster.execution.report import RunReport
 from factory_dagster.execution.runner import SelectionError, execute, partition_tags, resolve_selection
+from factory_dagster.lineage.openlineage import emit_run
 
 
 def add_range_options(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -63,8 +64,25 @@ def run_with_progress(loaded: Loaded, keys: list[dg.AssetKey], tags: dict[str, s
         def on_progress(done: int, current: str) -> None:
             progress.update(task, completed=done, description=f"running {current}")
 
-        return execute(loaded.defs, instance, keys, tags=tags, on_progress=on_progress,
-                       log_dir=None if verbose else loaded.home.logs)
+        report = execute(loaded.defs, instance, keys, tags=tags, on_progress=on_progress,
+                         log_dir=None if verbose else loaded.home.logs)
+    record_lineage(loaded, instance, report.run_id, console)
+    return report
+
+
+def record_lineage(loaded: Loaded, instance: dg.DagsterInstance, run_id: str, console: Console) -> None:
+    """Emit the run's OpenLineage events; a lineage backend that is down never fails a build."""
+    config = loaded.spec.line.openlineage
+    if not config.enabled:
+        return
+    try:
+        sent = emit_run(loaded.spec, loaded.defs, loaded.home, instance, run_id)
+    except OSError as exc:
+        console.print(f"[yellow]OpenLineage events not sent: {exc}[/]")
+        return
+    if sent:
+        where = [str(loaded.home.root / config.file)] if config.file else []
+        console.print(f"OpenLineage: {sent} events → {', '.join(where + ([config.url] if config.url else []))}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ def _last_results(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     results: dict[str, dict[str, object]] = {}
     for check_key, record in records.items():
-        evaluation = record.evaluation
+        evaluation = record.evaluation if isinstance(record.evaluation, dg.AssetCheckEvaluation) else None
         status = record.status.value
         if evaluation is not None:
             status = "PASSED" if evaluation.passed else f"FAILED ({evaluation.severity.value})"

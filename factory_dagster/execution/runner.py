@@ -13,16 +13,21 @@ from dagster._core.utils import make_new_run_id
 
 from factory_dagster.automation.partitions import RANGE_END, RANGE_START
 from factory_dagster.execution.report import RunReport, build_report
+from factory_dagster.lineage.graph import REPORT_GROUP
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 ProgressCallback = Callable[[int, str], None]  # (assets done, what is running now)
 
 
 def resolve_selection(defs: dg.Definitions, selection: str | None) -> list[dg.AssetKey]:
-    """Asset keys for a Dagster selection string (`+fct_flights`, `group:marts`, ...); all if None."""
+    """Asset keys for a Dagster selection string (`+fct_flights`, `group:marts`, ...).
+
+    Without a selection: every asset but the governance reports, which judge the graph rather
+    than belong to it (select them with `group:governance`).
+    """
     graph = defs.resolve_asset_graph()
     if not selection:
-        return sorted(graph.materializable_asset_keys)
+        return sorted(k for k in graph.materializable_asset_keys if graph.get(k).group_name != REPORT_GROUP)
     keys = dg.AssetSelection.from_string(selection).resolve(graph)
     return sorted(k for k in keys if k in graph.materializable_asset_keys)
 

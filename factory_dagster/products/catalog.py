@@ -24,19 +24,16 @@ def product_key(spec: FactorySpec, name: str) -> dg.AssetKey:
     return dg.AssetKey([name])
 
 
+PREDICTIONS_SCHEMA = "predictions"
+
+
 def relation(spec: FactorySpec, name: str) -> str:
-    """The SQL relation of a table product in the warehouse."""
+    """The SQL relation of a table product in the warehouse (predictions: a view over parquet)."""
     if name in spec.dbt_models:
         return spec.dbt_models[name].relation
+    if name in spec.predictions:
+        return f"{quote(PREDICTIONS_SCHEMA)}.{quote(name)}"
     return f"{quote(RAW_SCHEMA)}.{quote(name)}"
-
-
-def prediction_columns(spec: FactorySpec, name: str) -> set[str]:
-    """The columns a predictions asset writes (see products/predictions.py)."""
-    model = spec.models[spec.predictions[name].model]
-    first = spec.feature_sets[next(iter(model.features))]
-    columns = {first.entity, first.timestamp, "score", "model_name", "model_version", "scored_at"}
-    return columns | ({"predicted"} if model.task == "classification" else set())
 
 
 def asset_columns(spec: FactorySpec) -> dict[str, set[str] | None]:
@@ -49,5 +46,5 @@ def asset_columns(spec: FactorySpec) -> dict[str, set[str] | None]:
     for name in spec.feature_sets:
         columns[name] = set(spec.feature_set_columns(name))
     for name in spec.predictions:
-        columns[name] = prediction_columns(spec, name)
+        columns[name] = spec.prediction_columns(name)
     return columns

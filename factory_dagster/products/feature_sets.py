@@ -11,6 +11,7 @@ from factory_dagster.automation.partitions import Window, partitions_def, window
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.catalog import product_key, relation
+from factory_dagster.products.column_lineage import as_metadata, feature_set_lineage
 from factory_dagster.products.feature_blocks import FeatureComputationError, compile_features, source_columns
 from factory_dagster.products.metadata import partition_rows, spec_version, table_metadata
 from factory_dagster.resources import FactoryResource
@@ -80,6 +81,7 @@ def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = No
     """`partitioned_products`: product name → its partitions name, for the lookback mapping."""
     fs = spec.feature_sets[name]
     partitions = spec.partitions[fs.partitions] if fs.partitions else None
+    lineage = as_metadata(feature_set_lineage(spec, name))
     source_dep: dg.AssetKey | dg.AssetDep = product_key(spec, fs.source)
     if partitions is not None and (partitioned_products or {}).get(fs.source) == fs.partitions:
         # Day d reads the source's days d - lookback … d (rolling and lag features look back).
@@ -104,7 +106,7 @@ def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = No
         check_specs=[gate.check_spec()] if gate else None,
         output_required=gate is None,
         metadata={"factory/entity": fs.entity, "factory/timestamp": fs.timestamp,
-                  "factory/labels": ", ".join(fs.labels) or "none"},
+                  "factory/labels": ", ".join(fs.labels) or "none", "dagster/column_lineage": lineage},
     )
     def _features(context: AssetExecutionContext, factory: FactoryResource):
         home = factory.paths
@@ -118,11 +120,11 @@ def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = No
         day = pl.col(fs.timestamp).dt.date()
 
         def publish() -> dict[str, object]:
+            common = {**feature_metadata(frame, fs), "dagster/column_lineage": lineage}
             if window is None:
-                return {**feature_metadata(frame, fs), "dagster/uri": str(dataset.write(frame))}
+                return {**common, "dagster/uri": str(dataset.write(frame))}
             write_partitions(dataset, frame, day, window)
-            return {**feature_metadata(frame, fs), **partition_rows(frame, day, window),
-                    "dagster/uri": str(dataset.directory)}
+            return {**common, **partition_rows(frame, day, window), "dagster/uri": str(dataset.directory)}
 
         yield from audit_then_publish(context, home, gate, frame, publish,
                                       parameters=window.parameters() if window else None)

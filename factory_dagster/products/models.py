@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext
 import polars as pl
 
 from factory_dagster.automation.conditions import freshness_policy
+from factory_dagster.products.column_lineage import as_metadata, model_lineage
 from factory_dagster.products.feature_sets import feature_dataset
 from factory_dagster.products.metadata import spec_version
 from factory_dagster.resources import FactoryResource
@@ -65,7 +66,8 @@ def _metrics_table(metrics: dict[str, float], baseline: dict[str, float]) -> str
     return "| metric | model | baseline | model better |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
-def promotion_failures(model: ModelSpec, metrics: dict[str, float], baseline: dict[str, float]) -> list[str]:
+def promotion_failures(model: ModelSpec, metrics: dict[str, float], baseline: dict[str, float],
+                       slices: dict[str, dict[str, dict[str, float]]] | None = None) -> list[str]:
     """Why a trained model may not be served; empty when it may."""
     import math
 
@@ -76,6 +78,11 @@ def promotion_failures(model: ModelSpec, metrics: dict[str, float], baseline: di
     failures += [f"{m} {metrics[m]:.4f} > allowed {t}" for m, t in model.promotion.max.items() if metrics[m] > t]
     failures += [f"{m} {metrics[m]:.4f} does not beat the baseline's {baseline[m]:.4f}"
                  for m in model.promotion.beat_baseline if not better(m, metrics[m], baseline[m])]
+    for column, values in (slices or {}).items():
+        for value, slice_metrics in values.items():
+            failures += [f"{m} {slice_metrics[m]:.4f} < required {t} on {column}={value}"
+                         for m, t in model.promotion.slice_min.items()
+                         if not math.isfinite(slice_metrics[m]) or slice_metrics[m] < t]
     return failures
 
 
@@ -99,6 +106,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
             PROMOTION_CHECK, asset=name, blocking=True,
             description="The trained model meets its promotion thresholds; only then is it served.")],
         metadata={"factory/estimator": model.estimator.name, "factory/task": model.task,
+                  "dagster/column_lineage": as_metadata(model_lineage(spec, name)),
                   "factory/features": ", ".join(features), "factory/seed": model.seed if model.seed is not None else "none"},
     )
     def _train(context: AssetExecutionContext, factory: FactoryResource):
@@ -125,7 +133,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         }
         registry = model_registry(home, name)
         record = registry.save(result.pipeline, details)
-        failures = promotion_failures(model, result.metrics, result.baseline_metrics)
+        failures = promotion_failures(model, result.metrics, result.baseline_metrics, result.slice_metrics)
         served = registry.current()
 
         metadata: dict[str, object] = {
@@ -145,6 +153,8 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
             "feature_importance": dg.MetadataValue.json(
                 dict(sorted(result.importances.items(), key=lambda kv: -kv[1]))),
         }
+        if result.slice_metrics:
+            metadata["slice_metrics"] = dg.MetadataValue.json(result.slice_metrics)
         if result.positive_rate is not None:
             metadata["train_positive_rate"] = dg.MetadataValue.float(result.positive_rate)
 

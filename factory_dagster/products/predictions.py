@@ -9,7 +9,9 @@ import polars as pl
 from factory_dagster.automation.conditions import follow_upstream, freshness_policy
 from factory_dagster.automation.partitions import partitions_def, window_of
 from factory_dagster.gates.gate import Gate
+from factory_dagster.products.catalog import PREDICTIONS_SCHEMA
 from factory_dagster.gates.publish import audit_then_publish
+from factory_dagster.products.column_lineage import as_metadata, predictions_lineage
 from factory_dagster.products.feature_sets import write_partitions
 from factory_dagster.products.metadata import markdown_table, partition_rows, spec_version, table_metadata
 from factory_dagster.products.models import model_features, model_frame, model_registry
@@ -20,7 +22,7 @@ from factory_dagster.storage.datasets import Dataset
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.warehouse import connect, quote
 
-PREDICTIONS = "predictions"
+PREDICTIONS = PREDICTIONS_SCHEMA
 
 
 def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
@@ -68,6 +70,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
         check_specs=[gate.check_spec()] if gate else None,
         output_required=gate is None,
         metadata={"factory/model": predictions.model,
+                  "dagster/column_lineage": as_metadata(predictions_lineage(spec, name)),
                   "factory/scores": (f"the latest {predictions.score.last_days} days" if predictions.score
                                      else f"each {predictions.partitions} partition")},
     )

@@ -50,6 +50,7 @@ class TrainingResult:
     features: list[str]
     categorical: list[str]
     importances: dict[str, float] = field(default_factory=dict)
+    slice_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
 
 def library_versions() -> dict[str, str]:
@@ -240,6 +241,8 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
     metrics = evaluate(spec.task, metric_names, y_test, score_frame(pipeline, spec.task, x_test), spec.threshold)
     baseline_metrics = evaluate(spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test),
                                 spec.threshold)
+    test_scores = score_frame(pipeline, spec.task, x_test)
+    slices = slice_metrics(spec, test, y_test, test_scores)
     return TrainingResult(
         pipeline=pipeline,
         metrics=metrics,
@@ -253,7 +256,27 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         features=ordered,
         categorical=categorical,
         importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),
+        slice_metrics=slices,
     )
+
+
+MIN_SLICE_ROWS = 100
+
+
+def slice_metrics(spec: ModelSpec, test: pl.DataFrame, y: np.ndarray, scores: np.ndarray
+                  ) -> dict[str, dict[str, dict[str, float]]]:
+    """Test metrics per value of each slice column (values with at least MIN_SLICE_ROWS rows)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for column in spec.slices:
+        values = test.get_column(column)
+        out[column] = {}
+        for value in values.drop_nulls().unique().sort().to_list():
+            mask = (values == value).fill_null(False).to_numpy()
+            if mask.sum() < MIN_SLICE_ROWS:
+                continue
+            metrics = evaluate(spec.task, spec.metric_names(), y[mask], scores[mask], spec.threshold)
+            out[column][str(value)] = {**metrics, "rows": float(mask.sum())}
+    return out
 
 
 def better(metric: str, value: float, other: float) -> bool:

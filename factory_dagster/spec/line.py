@@ -8,17 +8,9 @@ from typing import Any
 
 from factory_dagster.spec.dbt_manifest import DbtModelInfo
 from factory_dagster.spec.errors import SpecError
-from factory_dagster.spec.models import (
-    FeatureSetSpec,
-    JobSpec,
-    LineSpec,
-    ModelSpec,
-    PartitionsSpec,
-    PredictionsSpec,
-    ScheduleSpec,
-    SensorSpec,
-    SourceSpec,
-)
+from factory_dagster.spec.debt import DebtSpec
+from factory_dagster.spec.models import FeatureSetSpec, LineSpec, ModelSpec, PredictionsSpec, SourceSpec
+from factory_dagster.spec.time import JobSpec, PartitionsSpec, ScheduleSpec, SensorSpec
 from factory_dagster.spec.yaml_source import KeyPath, YamlDocument, format_key_path
 
 
@@ -28,6 +20,7 @@ class FactorySpec:
 
     spec_dir: Path
     line: LineSpec
+    debt: DebtSpec = field(default_factory=DebtSpec)
     partitions: dict[str, PartitionsSpec] = field(default_factory=dict)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     feature_sets: dict[str, FeatureSetSpec] = field(default_factory=dict)
@@ -44,7 +37,7 @@ class FactorySpec:
         """A SpecError for `section.name.<rest>` in the file that declared it; `at` narrows the
         line reported (e.g. the offending key inside a mapping) without lengthening the key."""
         doc = self.documents.get((section, name))
-        path: KeyPath = (section, name, *rest)
+        path: KeyPath = (section, *rest) if section == name else (section, name, *rest)  # `line`, `debt`
         return SpecError(
             doc.path if doc else None,
             format_key_path(path),
@@ -57,7 +50,7 @@ class FactorySpec:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.spec_dir / path).resolve()
 
-    # The data products a feature set or a lookup may read: raw sources and dbt models.
+    # The data products a feature set or a lookup may read: raw sources, dbt models, predictions.
     def data_products(self) -> dict[str, tuple[str, ...] | None]:
         """Readable products by name with their known columns (None when undocumented)."""
         products: dict[str, tuple[str, ...] | None] = {}
@@ -65,7 +58,19 @@ class FactorySpec:
             products[name] = model.columns or None
         for name, source in self.sources.items():
             products.setdefault(name, tuple(source.columns))
+        for name in self.predictions:
+            if self.predictions[name].model in self.models:
+                products.setdefault(name, tuple(sorted(self.prediction_columns(name))))
         return products
+
+    def prediction_columns(self, name: str) -> set[str]:
+        """The columns a predictions asset writes: the entity and time of what it scored, the score,
+        the decision (classification), and which model version scored it, when."""
+        model = self.models[self.predictions[name].model]
+        first = self.feature_sets.get(next(iter(model.features)))
+        keys = {first.entity, first.timestamp} if first else set()
+        columns = keys | {"score", "model_name", "model_version", "scored_at"}
+        return columns | ({"predicted"} if model.task == "classification" else set())
 
     def feature_set_columns(self, name: str) -> tuple[str, ...]:
         fs = self.feature_sets[name]

@@ -12,13 +12,15 @@ from pydantic import ValidationError
 from factory_dagster.spec.dbt_manifest import dbt_models, load_manifest, manifest_path
 from factory_dagster.spec.errors import SpecError, SpecErrors
 from factory_dagster.spec.line import FactorySpec
+from factory_dagster.spec.debt import DebtSpec
 from factory_dagster.spec.models import SECTIONS, LineSpec
 from factory_dagster.spec.pydantic_errors import explain
 from factory_dagster.spec.references import check_references
 from factory_dagster.spec.yaml_source import YamlDocument, format_key_path, load_yaml
 
 DEFAULT_LINE = Path(__file__).resolve().parent.parent / "lines" / "flights" / "specs"
-ALL_SECTIONS = ("line", *SECTIONS)
+SINGLETONS = {"line": LineSpec, "debt": DebtSpec}  # sections holding one entry, not a mapping
+ALL_SECTIONS = (*SINGLETONS, *SECTIONS)
 
 
 def default_spec_dir() -> Path:
@@ -39,8 +41,8 @@ def _validation_errors(doc: YamlDocument, prefix: tuple[Any, ...], model: type, 
 def _parse(spec_dir: Path, docs: list[YamlDocument],
            prepare_dbt: Callable[[Path], None] | None) -> tuple[FactorySpec, list[SpecError]]:
     errors: list[SpecError] = []
-    line: LineSpec | None = None
-    line_doc: YamlDocument | None = None
+    singles: dict[str, Any] = {}
+    single_docs: dict[str, YamlDocument] = {}
     entries: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     documents: dict[tuple[str, str], YamlDocument] = {}
 
@@ -51,18 +53,18 @@ def _parse(spec_dir: Path, docs: list[YamlDocument],
                                         f"unknown section '{section}' (known: {', '.join(ALL_SECTIONS)})",
                                         doc.line_of((section,))))
                 continue
-            if section == "line":
-                if line_doc is not None:
-                    errors.append(SpecError(doc.path, "line",
-                                            f"duplicate key 'line' (also defined in {line_doc.path.name})",
-                                            doc.line_of(("line",))))
+            if section in SINGLETONS:
+                if section in single_docs:
+                    errors.append(SpecError(doc.path, section,
+                                            f"duplicate key '{section}' (also defined in {single_docs[section].path.name})",
+                                            doc.line_of((section,))))
                     continue
-                line_doc = doc
-                documents[("line", "line")] = doc
+                single_docs[section] = doc
+                documents[(section, section)] = doc
                 try:
-                    line = LineSpec.model_validate(body)
+                    singles[section] = SINGLETONS[section].model_validate(body if body is not None else {})
                 except ValidationError as exc:
-                    errors.extend(_validation_errors(doc, ("line",), LineSpec, body, exc))
+                    errors.extend(_validation_errors(doc, (section,), SINGLETONS[section], body, exc))
                 continue
             if body is None:
                 continue
@@ -87,11 +89,13 @@ def _parse(spec_dir: Path, docs: list[YamlDocument],
                 except ValidationError as exc:
                     errors.extend(_validation_errors(doc, (section, name), model, entry, exc))
 
-    if line is None and line_doc is None:
+    line: LineSpec | None = singles.get("line")
+    line_doc = single_docs.get("line")
+    if line_doc is None:
         errors.insert(0, SpecError(spec_dir, "line",
                                    "no spec file declares the 'line' section (name, description)"))
     spec = FactorySpec(spec_dir=spec_dir, line=line or LineSpec(name="invalid", description="-"),
-                       documents=documents, **entries)
+                       debt=singles.get("debt") or DebtSpec(), documents=documents, **entries)
     if line is not None and line.dbt is not None and line_doc is not None:
         spec.dbt_project_dir = spec.resolve_path(line.dbt.project_dir)
         try:

@@ -11,10 +11,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     PositiveInt,
     field_validator,
@@ -23,61 +19,15 @@ from pydantic import (
 
 from factory_dagster.spec.estimators import ESTIMATORS, Task
 from factory_dagster.spec.features import FeatureSpec
-
-_OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _check_owner(value: str) -> str:
-    if not _OWNER.match(value):
-        raise ValueError(f"owner must be an email or 'team:<name>', got '{value}'")
-    return value
-
-
-def _check_name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(f"'{value}' is not a valid name (letters, digits, underscores)")
-    return value
-
-
-Owner = Annotated[str, AfterValidator(_check_owner)]
-Name = Annotated[str, AfterValidator(_check_name)]
-NonEmpty = Annotated[str, Field(min_length=1)]
-ColumnType = Literal["int", "float", "string", "bool", "date", "timestamp"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _parse_duration(value: object) -> object:
-    if isinstance(value, str):
-        match = _DURATION.match(value.strip())
-        if not match:
-            raise ValueError(f"expected a duration like 30m, 26h, 8d or 2w, got {value!r}")
-        return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    return value
-
-
-Duration = Annotated[dt.timedelta, BeforeValidator(_parse_duration)]
-
-
-class FreshnessSpec(Strict):
-    """How stale a product may get: warn after `warn_after`, fail after `fail_after`."""
-
-    fail_after: Duration
-    warn_after: Duration | None = None
-
-    @model_validator(mode="after")
-    def _order(self) -> FreshnessSpec:
-        if self.warn_after is not None and self.warn_after >= self.fail_after:
-            raise ValueError("warn_after must be shorter than fail_after")
-        return self
-
+from factory_dagster.spec.time import (
+    AutomationSpec,
+    FreshnessSpec,
+    JobSpec,
+    PartitionsSpec,
+    ScheduleSpec,
+    SensorSpec,
+)
+from factory_dagster.spec.types import ColumnType, Name, NonEmpty, Owner, Strict
 
 class ProductSpec(Strict):
     """What every product carries: who owns it, what it is, where it shows in the UI."""
@@ -95,34 +45,6 @@ class ProductSpec(Strict):
             if not re.match(r"^[A-Za-z0-9_.-]{1,63}$", key):
                 raise ValueError(f"tag key '{key}' must be 1-63 letters, digits, '_', '.' or '-'")
         return tags
-
-
-def _check_timezone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
-    return value
-
-
-TimeZone = Annotated[str, AfterValidator(_check_timezone)]
-
-
-class PartitionsSpec(Strict):
-    """A daily partitioning: one partition per local day from `start` to `end` (exclusive)."""
-
-    type: Literal["daily"] = "daily"
-    start: dt.date
-    end: dt.date | None = None
-    timezone: TimeZone = "UTC"
-
-    @model_validator(mode="after")
-    def _order(self) -> PartitionsSpec:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
 
 
 class DbtPartitionedSpec(Strict):
@@ -145,11 +67,18 @@ class GatesSpec(Strict):
     engine: Literal["polars", "gx"] = "polars"  # polars: one-pass fast path, GX for the rest
 
 
-class AutomationSpec(Strict):
-    """Declarative automation: assets with a condition are evaluated by a sensor in the daemon."""
+class OpenLineageSpec(Strict):
+    """Where run events go: a JSON-lines file under the factory home, and/or an HTTP endpoint.
+
+    The endpoint comes from this setting or `$OPENLINEAGE_URL`; an API key only ever comes from
+    the environment variable named by `api_key_env`.
+    """
 
     enabled: bool = True
-    minimum_interval_seconds: PositiveInt = 30
+    namespace: NonEmpty | None = None  # default: the line's name
+    file: NonEmpty | None = "lineage/openlineage.jsonl"  # relative to the factory home; null: no file
+    url: NonEmpty | None = None
+    api_key_env: NonEmpty = "OPENLINEAGE_API_KEY"
 
 
 class LineSpec(Strict):
@@ -160,6 +89,7 @@ class LineSpec(Strict):
     dbt: DbtSpec | None = None
     gates: GatesSpec | None = None
     automation: AutomationSpec = AutomationSpec()
+    openlineage: OpenLineageSpec = OpenLineageSpec()
 
 
 class DateParts(Strict):
@@ -279,6 +209,7 @@ class PromotionSpec(Strict):
     min: dict[Metric, float] = {}
     max: dict[Metric, float] = {}
     beat_baseline: list[Metric] = []
+    slice_min: dict[Metric, float] = {}  # every slice (see `slices`) must reach this
 
 
 class ModelSpec(ProductSpec):
@@ -290,6 +221,7 @@ class ModelSpec(ProductSpec):
     metrics: list[Metric] = []
     promotion: PromotionSpec = PromotionSpec()
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    slices: list[Name] = []  # inputs whose values get their own test metrics (e.g. origin)
 
     @property
     def task(self) -> Task:
@@ -320,46 +252,6 @@ class PredictionsSpec(ProductSpec):
     def _one_way(self) -> PredictionsSpec:
         if (self.score is None) == (self.partitions is None):
             raise ValueError("give exactly one of partitions (score each day) or score.last_days")
-        return self
-
-
-class JobSpec(Strict):
-    """A named set of assets run together, e.g. the daily chain of one partition."""
-
-    description: NonEmpty
-    select: NonEmpty  # a Dagster asset selection, e.g. 'raw/flights*'
-    partitions: Name | None = None  # keep only the selected assets partitioned this way
-
-
-class SensorSpec(Strict):
-    """Run `job` for the day of every new or changed file in a source's landing folder."""
-
-    description: NonEmpty
-    source: Name
-    job: Name
-    minimum_interval_seconds: PositiveInt = 30
-    enabled: bool = True
-
-
-class ScheduleSpec(Strict):
-    """Run a job (or an asset selection) on a cron; a partitioned job runs its latest day."""
-
-    description: NonEmpty
-    cron: NonEmpty
-    timezone: TimeZone = "UTC"
-    job: Name | None = None
-    select: NonEmpty | None = None
-    partition: Literal["latest", "latest_landed"] = "latest"
-    enabled: bool = True
-
-    @model_validator(mode="after")
-    def _target(self) -> ScheduleSpec:
-        if (self.job is None) == (self.select is None):
-            raise ValueError("give exactly one of job or select")
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(self.cron):
-            raise ValueError(f"{self.cron!r} is not a valid cron expression")
         return self
 
 

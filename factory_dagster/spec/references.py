@@ -128,9 +128,17 @@ def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
         if metric not in valid:
             errors.append(spec.error("models", name, ("metrics", index),
                                      f"'{metric}' is not a {model.task} metric (allowed: {', '.join(valid)})"))
+    inputs = {f for fs_name, sel in model.features.items() if fs_name in spec.feature_sets
+              for f in (spec.feature_sets[fs_name].output_features() if sel == "all" else sel)}
+    for index, column in enumerate(model.slices):
+        if column not in inputs:
+            errors.append(spec.error("models", name, ("slices", index),
+                                     f"'{column}' is not an input of the model (inputs: {known(inputs)})"))
+    if model.promotion.slice_min and not model.slices:
+        errors.append(spec.error("models", name, ("promotion", "slice_min"), "needs `slices:` to judge"))
     promotion = model.promotion
     for key, metrics in (("min", promotion.min), ("max", promotion.max),
-                         ("beat_baseline", promotion.beat_baseline)):
+                         ("beat_baseline", promotion.beat_baseline), ("slice_min", promotion.slice_min)):
         for metric in metrics:
             if metric not in computed:
                 errors.append(spec.error("models", name, ("promotion", key),
@@ -169,9 +177,8 @@ def _check_time(spec: FactorySpec, errors: list[SpecError]) -> None:
         _check_partitions_name(spec, "feature_sets", name, ("partitions",), fs.partitions, errors)
     dbt = spec.line.dbt
     if dbt is not None and dbt.partitioned is not None and dbt.partitioned.partitions not in spec.partitions:
-        doc = spec.documents.get(("line", "line"))
-        errors.append(SpecError(doc.path if doc else None, "line.dbt.partitioned.partitions",
-                                f"unknown partitions '{dbt.partitioned.partitions}' (known: {known(spec.partitions)})"))
+        errors.append(spec.error("line", "line", ("dbt", "partitioned", "partitions"),
+                                 f"unknown partitions '{dbt.partitioned.partitions}' (known: {known(spec.partitions)})"))
     for name, job in spec.jobs.items():
         _check_partitions_name(spec, "jobs", name, ("partitions",), job.partitions, errors)
         try:

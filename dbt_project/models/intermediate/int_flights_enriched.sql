@@ -12,32 +12,25 @@ select
     flights.flight_id,
     flights.flight_date,
     flights.scheduled_departure,
-    flights.scheduled_hour_utc,
     flights.year,
-    flights.month,
-    flights.day,
     flights.carrier,
     flights.flight_number,
     flights.tailnum,
     flights.origin,
     flights.dest,
     flights.distance,
-    flights.air_time,
     flights.dep_delay,
     flights.arr_delay,
     flights.is_cancelled,
     weather.weather_id,
     weather.temp_f,
-    weather.dewpoint_f,
     weather.humidity_pct,
     weather.wind_speed_mph,
-    weather.wind_gust_mph,
     weather.precip_in,
     weather.pressure_mb,
     weather.visibility_mi,
     planes.year_built as plane_year_built,
-    planes.seats as plane_seats,
-    planes.engines as plane_engines
+    planes.seats as plane_seats
 from {{ ref('stg_flights') }} as flights
 left join {{ ref('stg_weather') }} as weather
     on weather.origin = flights.origin

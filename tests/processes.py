@@ -1,0 +1,50 @@
+"""Processes a test starts in the background (dagster-daemon, dagster dev): found and stopped by
+a marker in their environment, so nothing the test started outlives it, at any depth."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@contextmanager
+def background(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> Iterator[subprocess.Popen]:
+    """Start `args` in its own session; on exit stop it and all its descendants (SIGTERM, then
+    SIGKILL: `dagster dev` ignores SIGTERM for a while) and check that none is left."""
+    marker = uuid.uuid4().hex
+    with open(log, "w") as out:
+        process = subprocess.Popen(args, cwd=cwd, env={**env, "FACTORY_TEST_MARKER": marker}, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+            for pid in processes_with(marker):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + grace
+            while processes_with(marker) and time.monotonic() < deadline:
+                time.sleep(0.5)
+        process.wait(timeout=10)
+    assert processes_with(marker) == [], "a process started by the test is still running"

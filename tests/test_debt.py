@@ -1,0 +1,137 @@
+"""Debt rules on synthetic factories: each finds its planted debt and nothing else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from factory_dagster.cli import main
+from factory_dagster.execution.runner import execute, resolve_selection
+from factory_dagster.factory import build_definitions, build_gates
+from factory_dagster.lineage.assess import Assessment, assess
+from factory_dagster.lineage.debt import evaluate
+from factory_dagster.lineage.ml_test_score import BANDS, SECTIONS, band
+from factory_dagster.lineage.rules import all_rules
+from factory_dagster.products.dbt import prepare_dbt_project
+from factory_dagster.spec import SpecError, load_line
+from factory_dagster.spec.errors import display_path
+from tests.synthetic import make_factory
+
+
+def build_and_assess(specs: Path, home: Path, skip: frozenset[str] = frozenset()) -> Assessment:
+    spec = load_line(specs, prepare_dbt=lambda d: prepare_dbt_project(d, force=True))
+    defs = build_definitions(spec=spec, home=home)
+    instance = dg.DagsterInstance.ephemeral()
+    keys = [k for k in resolve_selection(defs, None) if k.to_user_string() not in skip]
+    report = execute(defs, instance, keys, log_dir=home / "logs")
+    assert report.success, report.failures
+    return assess(spec, defs, instance, {k: g.suite for k, g in build_gates(spec).items()})
+
+
+def found(result: Assessment) -> set[tuple[str, str]]:
+    return {(f.rule, f.assets[0]) for f in result.debt.findings}
+
+
+@pytest.mark.parametrize("dbt_steps", [0, 2], ids=["no dbt", "dbt"])
+def test_a_clean_factory_reports_no_finding(tmp_path: Path, dbt_steps: int) -> None:
+    result = build_and_assess(make_factory(tmp_path, dbt_steps=dbt_steps), tmp_path / "home")
+    assert result.debt.findings == [], [f.evidence for f in result.debt.findings]
+    assert result.debt.score == 0
+
+
+PLANTS = {
+    "unused feature set": ({"spare_feature_set": True}, frozenset(), {("TD05", "spare_features")}),
+    "unused feature column": ({"explicit_features": True}, frozenset(), {("TD05F", "event_features")}),
+    "ungated input": ({"gate_source": False}, frozenset(),
+                      {("TD19", "raw/events"), ("TD19K", "raw/events"), ("TD19M", "label_model")}),
+    "model without seed": ({"seed": False}, frozenset(), {("TD20", "label_model")}),
+    "prediction feeding a model": ({"stacked_model": True}, frozenset(), {("TD02", "stacked_model")}),
+    "never-materialized asset": ({"untrained_model": True}, frozenset({"label_model_v2"}),
+                                 {("TD13", "label_model_v2")}),
+    "deep chain": ({"dbt_steps": 8}, frozenset(), {("TD12", "int_step_8")}),
+    "missing owner": ({"dbt_steps": 2, "unowned_model": "int_step_1"}, frozenset(), {("TD21", "int_step_1")}),
+}
+
+
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_each_rule_finds_its_plant_and_nothing_else(plant: str, tmp_path: Path) -> None:
+    options, skip, expected = PLANTS[plant]
+    result = build_and_assess(make_factory(tmp_path, **options), tmp_path / "home", skip)
+    assert found(result) == expected, [f"{f.rule} {f.evidence}" for f in result.debt.findings]
+    for finding in result.debt.findings:
+        assert finding.evidence and finding.fix and finding.name == all_rules()[finding.rule].name
+
+
+def test_findings_name_columns_and_evidence(tmp_path: Path) -> None:
+    result = build_and_assess(make_factory(tmp_path, explicit_features=True), tmp_path / "home")
+    (finding,) = result.debt.findings
+    assert finding.columns == ["amount_ratio"]
+    assert finding.evidence == "event_features builds amount_ratio, which no model uses"
+    assert finding.severity == "medium"
+
+
+def test_exceptions_accept_findings_with_a_reason(tmp_path: Path) -> None:
+    specs = make_factory(tmp_path, seed=False)
+    (specs / "debt.yaml").write_text(yaml.safe_dump({"debt": {"exceptions": [
+        {"rule": "TD20", "assets": "label_*", "reason": "A research model: runs differ on purpose."}]}}))
+    result = build_and_assess(specs, tmp_path / "home")
+    assert result.debt.findings == []
+    (accepted,) = result.debt.excepted
+    assert (accepted.rule, accepted.excepted_by) == ("TD20", "A research model: runs differ on purpose.")
+
+
+def test_an_exception_needs_a_reason_and_a_known_rule(tmp_path: Path) -> None:
+    specs = make_factory(tmp_path)
+    debt = specs / "debt.yaml"
+    debt.write_text(yaml.safe_dump({"debt": {"exceptions": [{"rule": "TD20", "assets": "label_*"}]}}))
+    with pytest.raises(SpecError) as caught:
+        load_line(specs)
+    assert str(caught.value) == f"{display_path(debt)}: debt.exceptions[0]: missing required field 'reason' (line 3)"
+    debt.write_text(yaml.safe_dump({"debt": {"exceptions": [{"rule": "TD99", "assets": "*", "reason": "x"}]}}))
+    spec = load_line(specs)
+    defs = build_definitions(spec=spec, home=tmp_path / "home")
+    from factory_dagster.lineage.graph import build_graph
+
+    with pytest.raises(SpecError, match=r"debt.exceptions\[0\].rule: unknown rule 'TD99' \(rules: TD01, TD02"):
+        evaluate(build_graph(spec, defs))
+
+
+def test_ml_test_score_shows_evidence_per_test(tmp_path: Path) -> None:
+    result = build_and_assess(make_factory(tmp_path), tmp_path / "home")
+    (score,) = result.scores
+    assert len(score.tests) == 28
+    assert {t.section for t in score.tests} == set(SECTIONS)
+    assert [sum(1 for t in score.tests if t.section == s) for s in SECTIONS] == [7, 7, 7, 7]
+    assert all(t.score in (0, 0.5, 1) and t.evidence for t in score.tests)
+    assert score.score == min(score.section(s) for s in SECTIONS)
+    assert score.band == band(score.score)
+    by_id = {t.id: t for t in score.tests}
+    assert by_id["M5"].score == 1 and "beating the Dummy baseline" in by_id["M5"].evidence or by_id["M5"].score == 0.5
+    assert by_id["D1"].score == 1 and by_id["I4"].score == 1 and by_id["Mon4"].score == 1
+    assert by_id["M2"].score == 0  # needs online data
+
+
+def test_bands_follow_the_2017_paper() -> None:
+    assert [band(s) for s in (0, 0.5, 1, 1.5, 2.5, 4, 6)] == [
+        "research project", "serious holes in reliability possible", "serious holes in reliability possible",
+        "first productionization pass", "reasonably tested", "strong levels of automated testing and monitoring",
+        "exceptional"]
+    assert len(BANDS) == 6
+
+
+def test_factory_debt_cli_gates_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = make_factory(tmp_path, seed=False)
+    home = tmp_path / "home"
+    build_and_assess(specs, home)  # builds into home with a throwaway instance
+    code = main(["debt", "--format", "json", "--specs", str(specs), "--home", str(home), "--fail-on", "medium"])
+    output = json.loads(capsys.readouterr().out)
+    assert code == 1
+    rules = {f["rule"] for f in output["debt"]["findings"]}
+    assert "TD20" in rules
+    assert output["ml_test_score"][0]["model"] == "label_model"
+    assert main(["debt", "--specs", str(specs), "--home", str(home), "--fail-on", "high"]) == 0
+    assert (home / "reports" / "debt.html").read_text().count("<svg") == 1
