@@ -16,6 +16,7 @@ from factory_dagster.execution.instance import factory_instance
 from factory_dagster.execution.report import RunReport
 from factory_dagster.execution.runner import SelectionError, execute, partition_tags, resolve_selection
 from factory_dagster.lineage.openlineage import emit_run
+from factory_dagster.products.dbt import FULL_REFRESH_TAG
 
 
 def add_range_options(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -28,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--select", metavar="SELECTION",
                         help="Dagster asset selection, e.g. '+fct_flights' or 'group:marts' (default: all)")
     add_range_options(parser, required=False)
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild the dbt models from scratch (after their columns changed)")
     parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser
@@ -88,6 +91,8 @@ def record_lineage(loaded: Loaded, instance: dg.DagsterInstance, run_id: str, co
 def run(args: argparse.Namespace) -> int:
     loaded = load(prepare=not args.no_prepare)
     keys, tags = plan(loaded, args.select, args.start, args.end)
+    if args.full_refresh:
+        tags = {**tags, FULL_REFRESH_TAG: "true"}
     # Bound now: while the run executes, sys.stdout goes to the run's log file.
     console = Console(file=sys.stdout, highlight=False)
     report = run_with_progress(loaded, keys, tags, args.verbose, console)

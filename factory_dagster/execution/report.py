@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,24 @@ class RunReport:
         return [c for c in self.checks if not c.passed and severity in (None, c.severity)]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def dbt_reason(message: str) -> str:
+    """The first dbt error of a failed dbt invocation, in one line (dagster-dbt's is long)."""
+    text = _ANSI.sub("", message)
+    parsed = text.split("Errors parsed from dbt logs:", 1)[-1]
+    lines = [line.strip() for line in parsed.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if re.match(r"^(Compilation|Runtime|Database|Parsing) Error", line) or line.startswith("Failure in test"):
+            detail = next((n for n in lines[index + 1:index + 3] if not n.startswith(("compiled code", "-"))), "")
+            reason = f"dbt: {line}{': ' + detail if detail else ''}"
+            if "out of sync" in detail:
+                reason += " (the model's columns changed: run factory build --full-refresh)"
+            return reason
+    return "dbt failed: " + (lines[0] if lines else "see the run log")
+
+
 def _failure_reason(event: dg.DagsterEvent) -> str:
     error = event.step_failure_data.error if event.step_failure_data else None
     if error is None:
@@ -73,6 +92,8 @@ def _failure_reason(event: dg.DagsterEvent) -> str:
     cause = error
     while cause.cause is not None and "DagsterExecutionStepExecutionError" in cause.cls_name:
         cause = cause.cause
+    if cause.cls_name == "DagsterDbtCliRuntimeError":
+        return dbt_reason(cause.message)
     return f"{cause.cls_name}: {cause.message.strip().splitlines()[0] if cause.message.strip() else ''}"
 
 

@@ -19,7 +19,7 @@ from dagster_dbt import (
 from dagster_dbt.dbt_project import using_dagster_dev
 
 from factory_dagster.automation.conditions import follow_upstream
-from factory_dagster.automation.partitions import Window, partitions_def, window_of
+from factory_dagster.automation.partitions import Window, full_window, partitions_def, window_of
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.storage.warehouse import quote, read_arrow
@@ -47,6 +47,14 @@ def prepare_dbt_project(project_dir: Path, force: bool = False) -> None:
 
 def dbt_resource(spec: FactorySpec) -> DbtCliResource:
     return dbt_cli(spec.dbt_project_dir)
+
+
+FULL_REFRESH_TAG = "factory/dbt_full_refresh"
+
+
+def _refresh_args(context: AssetExecutionContext) -> list[str]:
+    """`--full-refresh` when the run asks for it (after a model's columns changed, for instance)."""
+    return ["--full-refresh"] if context.run.tags.get(FULL_REFRESH_TAG) == "true" else []
 
 
 class FactoryDbtTranslator(DagsterDbtTranslator):
@@ -92,7 +100,8 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
     )
     def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         try:
-            yield from dbt.cli(["build"], context=context).stream().fetch_row_counts().fetch_column_metadata()
+            yield from dbt.cli(["build", *_refresh_args(context)], context=context).stream() \
+                .fetch_row_counts().fetch_column_metadata()
         finally:
             release_adapter_connection()
 
@@ -114,8 +123,13 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
                             factory: FactoryResource) -> Iterator[Any]:
         window = window_of(context, partitions)
         window_vars = {"min_date": window.first.isoformat(), "max_date": window.last.isoformat()}
+        refresh = _refresh_args(context)
+        if refresh and window != full_window(partitions):
+            raise dg.Failure(description="a dbt full refresh rebuilds the partitioned models from scratch: run it "
+                                         "over every partition (factory build --full-refresh, no --start/--end)",
+                             allow_retries=False)
         try:
-            invocation = dbt.cli(["build", "--vars", json.dumps(window_vars)], context=context)
+            invocation = dbt.cli(["build", "--vars", json.dumps(window_vars), *refresh], context=context)
             events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
         finally:
             release_adapter_connection()
