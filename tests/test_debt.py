@@ -22,14 +22,19 @@ from factory_dagster.spec.errors import display_path
 from tests.synthetic import make_factory
 
 
-def build_and_assess(specs: Path, home: Path, skip: frozenset[str] = frozenset()) -> Assessment:
+def build_and_assess(specs: Path, home: Path, skip: frozenset[str] = frozenset(), materialize: bool = True,
+                     instance: dg.DagsterInstance | None = None) -> Assessment:
+    """Build the factory (unless `materialize` is false: structure only, no history) and assess it."""
     spec = load_line(specs, prepare_dbt=lambda d: prepare_dbt_project(d, force=True))
     defs = build_definitions(spec=spec, home=home)
-    instance = dg.DagsterInstance.ephemeral()
+    suites = {k: g.suite for k, g in build_gates(spec).items()}
+    if not materialize:
+        return assess(spec, defs, None, suites)
+    instance = instance or dg.DagsterInstance.ephemeral()
     keys = [k for k in resolve_selection(defs, None) if k.to_user_string() not in skip]
     report = execute(defs, instance, keys, log_dir=home / "logs")
     assert report.success, report.failures
-    return assess(spec, defs, instance, {k: g.suite for k, g in build_gates(spec).items()})
+    return assess(spec, defs, instance, suites)
 
 
 def found(result: Assessment) -> set[tuple[str, str]]:
@@ -43,6 +48,8 @@ def test_a_clean_factory_reports_no_finding(tmp_path: Path, dbt_steps: int) -> N
     assert result.debt.score == 0
 
 
+# plant: (factory options, assets left unbuilt, expected (rule, subject) findings, needs a build)
+# The dbt plants are structural (depth, ownership): their graph says it all, no run needed.
 PLANTS = {
     "unused feature set": ({"spare_feature_set": True}, frozenset(), {("TD05", "spare_features")}),
     "unused feature column": ({"explicit_features": True}, frozenset(), {("TD05F", "event_features")}),
@@ -52,15 +59,16 @@ PLANTS = {
     "prediction feeding a model": ({"stacked_model": True}, frozenset(), {("TD02", "stacked_model")}),
     "never-materialized asset": ({"untrained_model": True}, frozenset({"label_model_v2"}),
                                  {("TD13", "label_model_v2")}),
-    "deep chain": ({"dbt_steps": 8}, frozenset(), {("TD12", "int_step_8")}),
-    "missing owner": ({"dbt_steps": 2, "unowned_model": "int_step_1"}, frozenset(), {("TD21", "int_step_1")}),
+    "deep chain": ({"dbt_steps": 8}, None, {("TD12", "int_step_8")}),
+    "missing owner": ({"dbt_steps": 2, "unowned_model": "int_step_1"}, None, {("TD21", "int_step_1")}),
 }
 
 
 @pytest.mark.parametrize("plant", sorted(PLANTS))
 def test_each_rule_finds_its_plant_and_nothing_else(plant: str, tmp_path: Path) -> None:
     options, skip, expected = PLANTS[plant]
-    result = build_and_assess(make_factory(tmp_path, **options), tmp_path / "home", skip)
+    result = build_and_assess(make_factory(tmp_path, **options), tmp_path / "home", skip or frozenset(),
+                              materialize=skip is not None)
     assert found(result) == expected, [f"{f.rule} {f.evidence}" for f in result.debt.findings]
     for finding in result.debt.findings:
         assert finding.evidence and finding.fix and finding.name == all_rules()[finding.rule].name
@@ -110,7 +118,9 @@ def test_ml_test_score_shows_evidence_per_test(tmp_path: Path) -> None:
     assert score.score == min(score.section(s) for s in SECTIONS)
     assert score.band == band(score.score)
     by_id = {t.id: t for t in score.tests}
-    assert by_id["M5"].score == 1 and "beating the Dummy baseline" in by_id["M5"].evidence or by_id["M5"].score == 0.5
+    # The synthetic model measures its baseline but its promotion does not require beating it.
+    assert (by_id["M5"].score, by_id["M5"].evidence) == (
+        0.5, "the baseline is measured but promotion does not require beating it")
     assert by_id["D1"].score == 1 and by_id["I4"].score == 1 and by_id["Mon4"].score == 1
     assert by_id["M2"].score == 0  # needs online data
 
@@ -124,14 +134,16 @@ def test_bands_follow_the_2017_paper() -> None:
 
 
 def test_factory_debt_cli_gates_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from factory_dagster.execution.instance import factory_instance
+    from factory_dagster.storage.home import FactoryHome
+
     specs = make_factory(tmp_path, seed=False)
     home = tmp_path / "home"
-    build_and_assess(specs, home)  # builds into home with a throwaway instance
+    build_and_assess(specs, home, instance=factory_instance(FactoryHome(home)))  # the home's own instance
     code = main(["debt", "--format", "json", "--specs", str(specs), "--home", str(home), "--fail-on", "medium"])
     output = json.loads(capsys.readouterr().out)
     assert code == 1
-    rules = {f["rule"] for f in output["debt"]["findings"]}
-    assert "TD20" in rules
+    assert [(f["rule"], f["severity"]) for f in output["debt"]["findings"]] == [("TD20", "medium")]
     assert output["ml_test_score"][0]["model"] == "label_model"
     assert main(["debt", "--specs", str(specs), "--home", str(home), "--fail-on", "high"]) == 0
     assert (home / "reports" / "debt.html").read_text().count("<svg") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import importlib.util
 import io
 import zipfile
@@ -16,6 +17,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from factory_dagster.products.models import model_registry
+from factory_dagster.spec import load_line
 from factory_dagster.products.training import model_inputs, score_frame
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import Build, build_all
@@ -109,7 +111,8 @@ def test_features_have_no_future_leakage(flights_build: Build) -> None:
     joined = (features.with_columns(pl.col("scheduled_departure").dt.date().alias("flight_date"))
               .select("origin", "flight_date", "origin_delay_rate_7d").unique()
               .join(expected, on=["origin", "flight_date"], how="left"))
-    assert joined.height == 3 * 365  # one value per origin and day
+    origin_days = query(flights_build, "select count(distinct (origin, flight_date)) from fct_flights")[0][0]
+    assert joined.height == origin_days  # one value per origin and day
     diff = joined.select((pl.col("origin_delay_rate_7d") - pl.col("expected_rate")).abs().max()).item()
     assert diff < 1e-12
     first_days = joined.filter(pl.col("flight_date") == pl.date(2013, 1, 1))
@@ -118,8 +121,13 @@ def test_features_have_no_future_leakage(flights_build: Build) -> None:
 
 def test_model_beats_the_baseline_on_the_held_out_period(flights_build: Build) -> None:
     meta = latest_metadata(flights_build, "delay_classifier")
-    assert meta["test_window"] == "2013-11-01..2013-12-31"  # the last 61 days of the rolling window
-    assert meta["train_window"] == "2013-03-06..2013-10-31"
+    # The rolling window of the spec, ending at the latest feature day.
+    split = load_line().models["delay_classifier"].split
+    last = query(flights_build, "select max(flight_date) from fct_flights")[0][0]
+    test_start = last - dt.timedelta(days=split.test_days - 1)
+    train_end = test_start - dt.timedelta(days=1)
+    assert meta["test_window"] == f"{test_start}..{last}"
+    assert meta["train_window"] == f"{train_end - dt.timedelta(days=split.train_days - 1)}..{train_end}"
     assert meta["metric/roc_auc"] > meta["baseline/roc_auc"] + 0.1
     assert meta["metric/log_loss"] < meta["baseline/log_loss"]
     for key in ("metric/precision", "metric/recall", "baseline/precision", "baseline/recall"):
@@ -129,8 +137,7 @@ def test_model_beats_the_baseline_on_the_held_out_period(flights_build: Build) -
     pipeline, version = model_registry(home, "delay_classifier").load(expected_sha256=meta["artifact_sha256"])
     assert version.version == meta["model_version"]
     features = read_features(flights_build)
-    held_out = features.filter(pl.col("scheduled_departure").dt.date().is_between(pl.date(2013, 11, 1),
-                                                                                  pl.date(2013, 12, 31))
+    held_out = features.filter(pl.col("scheduled_departure").dt.date().is_between(test_start, last)
                                & pl.col("dep_delay").is_not_null())
     y = (held_out.get_column("dep_delay") > 15).to_numpy()
     scores = score_frame(pipeline, "classification", model_inputs(held_out, version.details["features"]))

@@ -142,7 +142,8 @@ def test_polars_engine_matches_gx(seed: int) -> None:
     reference = gx_engine.validate(frame, suite, parameters)
     fast = polars_engine.validate(frame, suite, parameters)
     engines = {o.expectation.index: o.engine for o in fast}
-    assert sum(1 for e in engines.values() if e == "polars") >= 23, "the fast path must take the supported types"
+    left_to_gx = 3  # the regex, the string bounds and the missing column at the end of the suite
+    assert sum(1 for e in engines.values() if e == "polars") == len(suite) - left_to_gx
     for ref, got in zip(reference, fast, strict=True):
         where = f"seed {seed}, rows {frame.height}, {ref.expectation.type} {ref.expectation.kwargs}"
         assert (ref.error is None) == (got.error is None), where

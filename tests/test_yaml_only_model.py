@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
+import yaml
 
 from factory_dagster.execution.runner import execute
 from factory_dagster.factory import build_definitions
@@ -52,11 +55,17 @@ def test_new_model_from_yaml_materializes(flights_build: Build, tmp_path: Path) 
     report = execute(defs, flights_build.instance, keys, log_dir=tmp_path)
     assert report.success, report.failures
     meta = report.assets["delay_logit"].metadata
-    assert meta["test_window"] == "2013-10-02..2013-10-31"
-    assert meta["train_window"] == "2013-06-04..2013-10-01"
+    split = yaml.safe_load(NEW_MODEL)["models"]["delay_logit"]["split"]
+    end = split["end"]
+    test_start = end - dt.timedelta(days=split["test_days"] - 1)
+    train_end = test_start - dt.timedelta(days=1)
+    assert meta["test_window"] == f"{test_start}..{end}"
+    assert meta["train_window"] == f"{train_end - dt.timedelta(days=split['train_days'] - 1)}..{train_end}"
     assert set(k for k in meta if k.startswith("metric/")) == {"metric/roc_auc", "metric/log_loss", "metric/recall"}
     assert meta["metric/roc_auc"] > meta["baseline/roc_auc"]
     assert meta["dagster/uri"].endswith(".joblib")
     predictions = report.assets["delay_logit_predictions"]
-    assert predictions.metadata["scored_window"] == "2013-12-25..2013-12-31"
+    last_day = pl.read_parquet(flights_build.home / "features" / "flight_features" / "*.parquet") \
+        .get_column("scheduled_departure").max().date()
+    assert predictions.metadata["scored_window"] == f"{last_day - dt.timedelta(days=6)}..{last_day}"  # last_days: 7
     assert predictions.rows > 0

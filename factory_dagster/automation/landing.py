@@ -8,13 +8,13 @@ atomically (temp name, then rename), so a reader never sees half a file.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from factory_dagster.spec.models import SourceSpec
+from factory_dagster.storage.artifacts import sha256_file
 from factory_dagster.storage.atomic import atomic_write
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.warehouse import quote
@@ -65,7 +65,7 @@ def scan(folder: Path, first: dt.date | None = None, last: dt.date | None = None
 
 
 def fingerprint(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return sha256_file(path)[:16]
 
 
 def row_dates(source: SourceSpec, timezone: str) -> pl.Expr:

@@ -83,5 +83,22 @@ def full_window(spec: PartitionsSpec) -> Window:
     return Window(dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1]), spec.timezone)
 
 
+def check_range(definition: dg.PartitionsDefinition, first: str | None, last: str | None) -> tuple[str, str]:
+    """`first`..`last` as partition keys of `definition` (its whole range by default).
+
+    Raises ValueError with a one-line reason for a key that is not a partition or an empty range.
+    """
+    available = definition.get_partition_keys()
+    if not available:
+        raise ValueError("there is no partition yet")
+    start, end = first or available[0], last or available[-1]
+    for key in (start, end):
+        if key not in available:
+            raise ValueError(f"{key} is not a partition (partitions: {available[0]}..{available[-1]})")
+    if start > end:
+        raise ValueError(f"the range {start}..{end} is empty")
+    return start, end
+
+
 def range_tags(window: Window) -> dict[str, str]:
     return {RANGE_START: window.first.isoformat(), RANGE_END: window.last.isoformat()}

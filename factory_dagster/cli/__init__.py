@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
+
+import dagster as dg
 
 from factory_dagster.cli import (
     backfill,
@@ -19,7 +22,7 @@ from factory_dagster.cli import (
     ui,
     validate,
 )
-from factory_dagster.cli.common import add_common_options, apply_common_options
+from factory_dagster.cli.common import add_common_options, apply_common_options, fail
 
 COMMANDS = {
     "build": build,
@@ -47,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+    # Beta features (backfill policies, partition mappings, selections) are used knowingly.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     args = parser().parse_args(argv)
     apply_common_options(args)
     try:
@@ -54,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a path that cannot be written or read: the user's to fix
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("backfill", help="materialize a partition range (one run) with a per-partition summary")
     add_range_options(parser, required=True)
     parser.add_argument("--select", metavar="SELECTION",
-                        help="Dagster asset selection (default: every partitioned asset)")
+                        help="Dagster asset selection, narrowed to its partitioned assets (default: all of them)")
     parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser
@@ -41,7 +41,7 @@ def print_partitions(console: Console, report: RunReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(prepare=not args.no_prepare)
-    keys, tags = plan(loaded, args.select, args.start, args.end, partitioned_only=args.select is None)
+    keys, tags = plan(loaded, args.select, args.start, args.end, partitioned_only=True)
     console = Console(file=sys.stdout, highlight=False)
     report = run_with_progress(loaded, keys, tags, args.verbose, console)
     print_partitions(console, report)

@@ -37,8 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def plan(loaded: Loaded, select: str | None, start: str | None, end: str | None,
-         partitioned_only: bool = False) -> tuple[list[dg.AssetKey], dict[str, str]]:
+         partitioned_only: bool = False, full_refresh: bool = False) -> tuple[list[dg.AssetKey], dict[str, str]]:
     """The asset keys and partition range tags of one run; user errors end the command."""
+    if full_refresh and (start or end):
+        fail("--full-refresh rebuilds dbt models from scratch, over every partition: drop --start/--end")
     try:
         keys = resolve_selection(loaded.defs, select)
     except Exception as exc:  # dagster raises several types for a selection it cannot parse
@@ -49,9 +51,10 @@ def plan(loaded: Loaded, select: str | None, start: str | None, end: str | None,
     if not keys:
         fail(f"the selection {select!r} matches no {'partitioned ' if partitioned_only else ''}asset")
     try:
-        return keys, partition_tags(loaded.defs, keys, start, end)
+        tags = partition_tags(loaded.defs, keys, start, end)
     except SelectionError as exc:
         fail(str(exc))
+    return keys, {**tags, FULL_REFRESH_TAG: "true"} if full_refresh else tags
 
 
 def run_with_progress(loaded: Loaded, keys: list[dg.AssetKey], tags: dict[str, str], verbose: bool,
@@ -90,9 +93,7 @@ def record_lineage(loaded: Loaded, instance: dg.DagsterInstance, run_id: str, co
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(prepare=not args.no_prepare)
-    keys, tags = plan(loaded, args.select, args.start, args.end)
-    if args.full_refresh:
-        tags = {**tags, FULL_REFRESH_TAG: "true"}
+    keys, tags = plan(loaded, args.select, args.start, args.end, full_refresh=args.full_refresh)
     # Bound now: while the run executes, sys.stdout goes to the run's log file.
     console = Console(file=sys.stdout, highlight=False)
     report = run_with_progress(loaded, keys, tags, args.verbose, console)

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import dagster as dg
 from rich.console import Console
+from rich.markup import escape
 
 from factory_dagster.spec import FactorySpec, SpecError, load_line
 from factory_dagster.storage.home import FactoryHome
@@ -19,7 +20,8 @@ errors = Console(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """End the command with one line (the message is printed as is: it may hold data)."""
+    errors.print("[bold red]error:[/] " + escape(message), soft_wrap=True)
     raise SystemExit(code)
 
 
@@ -35,6 +37,8 @@ def apply_common_options(args: argparse.Namespace) -> None:
     if getattr(args, "specs", None):
         os.environ["FACTORY_SPECS"] = os.path.abspath(args.specs)
     home = FactoryHome.resolve(getattr(args, "home", None))
+    if home.root.exists() and not home.root.is_dir():
+        fail(f"the factory home {home.root} is a file, not a folder")
     home.export()
 
 

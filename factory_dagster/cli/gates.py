@@ -9,7 +9,7 @@ import json
 import dagster as dg
 from rich.table import Table
 
-from factory_dagster.cli.common import console, load
+from factory_dagster.cli.common import console, errors, load
 from factory_dagster.execution.instance import factory_instance
 from factory_dagster.factory import build_gates
 from factory_dagster.gates.gate import GATE_CHECK
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         from factory_dagster.gates.docs import build_docs
 
         index = build_docs(loaded.home, list(gates.values()))
-        console.print(f"GX Data Docs: {index}")
+        errors.print(f"GX Data Docs: {index}", markup=False)
     if args.format == "json":
         console.print_json(json.dumps({"gates": rows}))
         return 0

@@ -6,8 +6,9 @@ import argparse
 import datetime as dt
 
 from factory_dagster.automation import landing
+from factory_dagster.automation.partitions import check_range, partitions_def
 from factory_dagster.cli.common import console, fail, load
-from factory_dagster.products.source_files import IngestionError, read_source_file, resolve_source_uri
+from factory_dagster.products.source_files import IngestionError, read_source
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,39 +16,35 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--start", metavar="DAY", required=True, help="first day (e.g. 2013-01-01)")
     parser.add_argument("--end", metavar="DAY", required=True, help="last day, inclusive")
     parser.add_argument("--source", help="one source (default: every source with a landing folder)")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    parser.add_argument("--file-format", choices=("csv", "parquet"), default="csv",
+                        help="format of the landing files (default: csv)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
     spec = loaded.spec
-    try:
-        first, last = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
-    except ValueError as exc:
-        fail(f"--start/--end: {exc}")
-    if first > last:
-        fail(f"the range {first}..{last} is empty")
-    names = [args.source] if args.source else [n for n, s in spec.sources.items() if s.landing]
-    if not names or any(n not in spec.sources or spec.sources[n].landing is None for n in names):
-        fail(f"no source with a landing folder named {args.source!r} "
-             f"(with one: {', '.join(n for n, s in spec.sources.items() if s.landing) or 'none'})")
+    with_landing = [n for n, s in spec.sources.items() if s.landing]
+    names = [args.source] if args.source else with_landing
+    if not names or any(n not in with_landing for n in names):
+        fail(f"no source with a landing folder named {args.source!r} (with one: {', '.join(with_landing) or 'none'})")
     for name in names:
         source = spec.sources[name]
-        timezone = spec.partitions[source.partition.partitions].timezone
+        partitions = spec.partitions[source.partition.partitions]
         try:
-            rows = read_source_file(resolve_source_uri(source.file, spec.spec_dir), source.columns, source.format,
-                                    source.null_values)
-        except IngestionError as exc:
-            fail(str(exc))
-        rows = rows.with_columns(landing.row_dates(source, timezone).alias(landing.ROW_DATE))
+            first, last = (dt.date.fromisoformat(day)
+                           for day in check_range(partitions_def(partitions), args.start, args.end))
+            rows, _ = read_source(source, spec.spec_dir)
+        except (ValueError, IngestionError) as exc:
+            fail(f"{name}: {exc}")
+        rows = rows.with_columns(landing.row_dates(source, partitions.timezone).alias(landing.ROW_DATE))
         folder = landing.landing_dir(loaded.home, source)
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         written = 0
         null = source.null_values[0] if source.null_values else ""
         for day in days:
             part = rows.filter(rows.get_column(landing.ROW_DATE) == day).drop(landing.ROW_DATE)
-            landing.write_day(folder, day, part, args.format, null)
+            landing.write_day(folder, day, part, args.file_format, null)
             written += part.height
-        console.print(f"{name}: {len(days)} files, {written:,} rows → {folder}")
+        console.print(f"{name}: {len(days)} files, {written:,} rows → {folder}", markup=False)
     return 0

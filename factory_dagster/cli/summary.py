@@ -6,7 +6,9 @@ from pathlib import Path
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from factory_dagster.execution.report import RunReport
 from factory_dagster.spec import FactorySpec
@@ -61,20 +63,20 @@ def print_problems(console: Console, report: RunReport) -> None:
         if reason.startswith(BLOCKED_BY_CHECK):
             continue  # the failed check is reported below, with its expectations
         owned = report.step_assets.get(step, [step])
-        console.print(f"[red]✗ {', '.join(owned)}[/]: {reason}", soft_wrap=True)
+        console.print(f"[red]✗ {escape(', '.join(owned))}[/]: {escape(reason)}", soft_wrap=True)
     for check in report.failed_checks():
         mark, level = ("✗", "red") if check.severity == "ERROR" else ("!", "yellow")
         what = "gate failed" if check.name == "quality_gate" else f"check {check.name} failed"
         expectations = check.metadata.get("failed_expectations") or []
         detail = "; ".join(expectations) if expectations else (check.description or "")
-        console.print(f"[{level}]{mark} {check.asset}: {what} ({check.severity})"
-                      f"{': ' + detail if detail else ''}[/]", soft_wrap=True)
+        console.print(f"[{level}]{mark} {escape(check.asset)}: {what} ({check.severity})"
+                      f"{': ' + escape(detail) if detail else ''}[/]", soft_wrap=True)
         if "quarantine" in check.metadata:
-            console.print(f"    rejected data kept in {check.metadata['quarantine']}", soft_wrap=True)
+            console.print(f"    rejected data kept in {check.metadata['quarantine']}", soft_wrap=True, markup=False)
     skipped = [k for k in report.selected if asset_status(report, k) == "skipped"]
     if skipped:
         console.print(f"[yellow]skipped, previous versions kept (an upstream step or blocking check failed): "
-                      f"{', '.join(skipped)}[/]", soft_wrap=True)
+                      f"{escape(', '.join(skipped))}[/]", soft_wrap=True)
 
 
 def print_model_metrics(console: Console, spec: FactorySpec, report: RunReport) -> None:
@@ -111,13 +113,13 @@ def print_predictions(console: Console, spec: FactorySpec, report: RunReport, li
                 continue
             path = path / f"{days[-1]}.parquet"
         frame = pl.read_parquet(path).head(limit).drop("scored_at", "model_name", strict=False)
-        console.print(f"[bold]Predictions {name}[/]: first {len(frame)} rows of {path.name} "
-                      f"({outcome.rows:,} rows written, in {uri})")
+        console.print(f"[bold]Predictions {name}[/]: first {len(frame)} rows of {escape(path.name)} "
+                      f"({outcome.rows:,} rows written, in {escape(str(uri))})")
         table = Table()
         for column in frame.columns:
             table.add_column(column)
         for row in frame.iter_rows():
-            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+            table.add_row(*(Text(f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row))
         console.print(table)
 
 
@@ -135,7 +137,7 @@ def print_footer(console: Console, report: RunReport) -> None:
         f"{report.seconds:.1f} s (run {report.run_id})"
     )
     if report.log_path and not report.success:
-        console.print(f"run log (dbt output): {report.log_path}")
+        console.print(f"run log (dbt output): {report.log_path}", markup=False)
 
 
 def print_summary(console: Console, spec: FactorySpec, report: RunReport) -> None:

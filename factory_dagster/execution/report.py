@@ -9,6 +9,8 @@ from typing import Any
 
 import dagster as dg
 
+from factory_dagster.products.metadata import metadata_values
+
 _EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
@@ -16,10 +18,6 @@ _EVENTS = {
     dg.DagsterEventType.STEP_SKIPPED,
     dg.DagsterEventType.RUN_FAILURE,
 }
-
-
-def metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {k: getattr(v, "value", v) for k, v in metadata.items()}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
-from factory_dagster.automation.partitions import RANGE_END, RANGE_START
+from factory_dagster.automation.partitions import RANGE_END, RANGE_START, check_range
 from factory_dagster.execution.report import RunReport, build_report
 from factory_dagster.lineage.graph import REPORT_GROUP
 
@@ -52,13 +52,10 @@ def partition_tags(defs: dg.Definitions, keys: list[dg.AssetKey], first: str | N
     if len(definitions) > 1:
         raise SelectionError("the selection mixes assets partitioned in different ways; select one partitioning")
     (definition,) = definitions
-    available = definition.get_partition_keys()
-    start, end = first or available[0], last or available[-1]
-    for key in (start, end):
-        if key not in available:
-            raise SelectionError(f"{key} is not a partition (partitions: {available[0]}..{available[-1]})")
-    if start > end:
-        raise SelectionError(f"the range {start}..{end} is empty")
+    try:
+        start, end = check_range(definition, first, last)
+    except ValueError as exc:
+        raise SelectionError(str(exc)) from None
     return {RANGE_START: start, RANGE_END: end}
 
 

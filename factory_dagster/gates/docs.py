@@ -14,7 +14,7 @@ from typing import Any
 
 from factory_dagster.gates import history
 from factory_dagster.gates.gate import Gate
-from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.home import FactoryHome, asset_slug
 
 SITE = "local_site"
 
@@ -96,7 +96,7 @@ def build_docs(home: FactoryHome, gates: list[Gate]) -> Path:
         run_id = RunIdentifier(run_name=latest["run_id"], run_time=dt.datetime.fromtimestamp(recorded, dt.UTC))
         result.meta["run_id"] = run_id
         key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=suite.name), run_id,
-                                         gate.asset.replace("/", "."))
+                                         asset_slug(gate.asset))
         context.validation_results_store.set(key, result)
     context.build_data_docs()
     return root / "docs" / "index.html"

@@ -11,11 +11,11 @@ from typing import Any
 
 from factory_dagster.gates.outcome import GateResult
 from factory_dagster.storage.atomic import atomic_write_json
-from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.home import FactoryHome, asset_slug
 
 
 def gate_dir(home: FactoryHome, asset: str) -> Path:
-    return home.root / "gates" / asset.replace("/", ".")
+    return home.root / "gates" / asset_slug(asset)
 
 
 def record(home: FactoryHome, asset: str, run_id: str, result: GateResult, partition: str | None = None) -> Path:

@@ -66,10 +66,6 @@ class Suite:
         return mix
 
 
-def suite_file_name(asset_key: str) -> str:
-    return asset_key.replace("/", ".") + ".json"
-
-
 def _error(path: Path, key: str, reason: str) -> SpecError:
     return SpecError(path, key, reason)
 

@@ -16,12 +16,14 @@ import dagster as dg
 from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.gates.suites import Suite
 from factory_dagster.products.catalog import source_key
+from factory_dagster.products.metadata import metadata_values
 from factory_dagster.products.models import PROMOTION_CHECK
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.dbt_manifest import load_manifest
 
 Role = Literal["source", "data_product", "feature_set", "model", "predictions", "report"]
 REPORT_GROUP = "governance"
+PIPELINE_ROLES: tuple[Role, ...] = ("source", "data_product", "feature_set", "model", "predictions")
 DISTRIBUTION_EXPECTATIONS = frozenset({
     "expect_column_mean_to_be_between", "expect_column_median_to_be_between",
     "expect_column_quantile_values_to_be_between", "expect_column_stdev_to_be_between",
@@ -84,6 +86,7 @@ class FactoryGraph:
     nodes: dict[str, AssetNode]
     exposures: dict[str, set[str]]  # dbt exposure name → asset keys it reads
     now: float
+    has_history: bool = False  # built with an instance: materializations and check results known
 
     def upstream(self, key: str) -> set[str]:
         return self._walk(key, "parents")
@@ -194,14 +197,14 @@ def _history(instance: dg.DagsterInstance, node: AssetNode, asset_key: dg.AssetK
     event = instance.get_latest_materialization_event(asset_key)
     if event is not None and event.asset_materialization is not None:
         node.last_materialized = event.timestamp
-        node.metadata = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+        node.metadata = metadata_values(event.asset_materialization.metadata)
     if node.role == "model":
         for record in instance.fetch_materializations(asset_key, limit=20).records:
             materialization = record.asset_materialization
             run = instance.get_run_by_id(record.run_id)
             node.history.append({
                 "run_id": record.run_id, "timestamp": record.timestamp,
-                "metadata": {k: getattr(v, "value", v) for k, v in materialization.metadata.items()},
+                "metadata": metadata_values(materialization.metadata),
                 "run_assets": sorted(k.to_user_string() for k in (run.asset_selection or ())) if run else [],
             })
     for check in node.checks:
@@ -267,7 +270,8 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
         if not node.columns and isinstance(node.metadata.get("dagster/column_schema"), dg.TableSchema):
             node.columns = [c.name for c in node.metadata["dagster/column_schema"].columns]
         nodes[key] = node
-    return FactoryGraph(spec, nodes, exposures, now if now is not None else dt.datetime.now(dt.UTC).timestamp())
+    return FactoryGraph(spec, nodes, exposures, now if now is not None else dt.datetime.now(dt.UTC).timestamp(),
+                        has_history=instance is not None)
 
 
 def keys_matching(graph: FactoryGraph, patterns: Iterable[str]) -> set[str]:

@@ -184,13 +184,14 @@ class Emitter:
         marker = self.ledger(run_id)
         if marker.exists() or not events:
             return 0
+        # The endpoint first: if it fails, nothing is recorded and the next attempt sends all.
+        if self.url:
+            for event in events:
+                self._post(event)
         if self.file is not None:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             with open(self.file, "a", encoding="utf-8") as handle:
                 handle.write("".join(json.dumps(e, default=str) + "\n" for e in events))
-        if self.url:
-            for event in events:
-                self._post(event)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
         return len(events)

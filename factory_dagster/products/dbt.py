@@ -3,6 +3,7 @@
 import json
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from factory_dagster.automation.conditions import follow_upstream
 from factory_dagster.automation.partitions import Window, full_window, partitions_def, window_of
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
+from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.warehouse import quote, read_arrow
 
 
@@ -39,10 +41,34 @@ def dbt_cli(project_dir: Path) -> DbtCliResource:
                           dbt_executable=dbt_executable())
 
 
+def manifest_is_stale(project_dir: Path) -> bool:
+    """No manifest yet, or a project file changed after it was written."""
+    manifest = project_dir / "target" / "manifest.json"
+    if not manifest.exists():
+        return True
+    written = manifest.stat().st_mtime
+    files = [project_dir / "dbt_project.yml", *(p for folder in ("models", "macros", "seeds", "snapshots", "tests")
+                                                for p in (project_dir / folder).rglob("*") if p.is_file())]
+    return any(p.exists() and p.stat().st_mtime > written for p in files)
+
+
 def prepare_dbt_project(project_dir: Path, force: bool = False) -> None:
-    """Write the manifest (`dbt parse`): always when forced, else only under `dagster dev`."""
-    if force or using_dagster_dev():
+    """Write the manifest (`dbt parse`) when forced, under `dagster dev`, or when it is stale."""
+    if force or using_dagster_dev() or manifest_is_stale(project_dir):
         dbt_cli(project_dir).cli(["--quiet", "parse"], target_path=Path("target")).wait()
+
+
+RUNS_KEPT = 20
+
+
+def run_target(home: FactoryHome, context: AssetExecutionContext) -> Path:
+    """Where one dbt invocation writes its artifacts and log: under the factory home, not the
+    repository; only the latest RUNS_KEPT invocations are kept."""
+    folder = home.root / "dbt" / "runs"
+    if folder.is_dir():
+        for old in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)[:-RUNS_KEPT]:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder / f"{context.op_def.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
 
 
 def dbt_resource(spec: FactorySpec) -> DbtCliResource:
@@ -98,9 +124,10 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
         name=f"{spec.line.name}_dbt_models",
         exclude=partitioned.select if partitioned else None,
     )
-    def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource) -> Iterator[Any]:
         try:
-            yield from dbt.cli(["build", *_refresh_args(context)], context=context).stream() \
+            yield from dbt.cli(["build", *_refresh_args(context)], context=context,
+                               target_path=run_target(factory.paths, context)).stream() \
                 .fetch_row_counts().fetch_column_metadata()
         finally:
             release_adapter_connection()
@@ -129,7 +156,8 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
                                          "over every partition (factory build --full-refresh, no --start/--end)",
                              allow_retries=False)
         try:
-            invocation = dbt.cli(["build", "--vars", json.dumps(window_vars), *refresh], context=context)
+            invocation = dbt.cli(["build", "--vars", json.dumps(window_vars), *refresh], context=context,
+                                 target_path=run_target(factory.paths, context))
             events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
         finally:
             release_adapter_connection()

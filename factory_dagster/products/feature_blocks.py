@@ -41,8 +41,13 @@ class FeatureComputationError(Exception):
     """Data violates an assumption of a feature (e.g. a dimension key is not unique)."""
 
 
+def compare(column: str, op: str, value: object) -> pl.Expr:
+    """`column <op> value` (gt, ge, lt, le, eq, ne); null where the column is null."""
+    return _COMPARE[op](pl.col(column), pl.lit(value))
+
+
 def compare_expression(block: Compare) -> pl.Expr:
-    return _COMPARE[block.op](pl.col(block.column), pl.lit(block.value))
+    return compare(block.column, block.op, block.value)
 
 
 def _row_expression(feature: FeatureSpec) -> pl.Expr:

@@ -21,6 +21,11 @@ def spec_version(*entries: BaseModel | str) -> str:
     return digest.hexdigest()[:16]
 
 
+def metadata_values(metadata: Any) -> dict[str, Any]:
+    """Plain values of Dagster metadata (MetadataValue → its value)."""
+    return {k: getattr(v, "value", v) for k, v in dict(metadata).items()}
+
+
 def column_schema(schema: pl.Schema | dict[str, pl.DataType], descriptions: dict[str, str] | None = None
                   ) -> dg.TableSchema:
     descriptions = descriptions or {}

@@ -16,7 +16,7 @@ from factory_dagster.products.metadata import spec_version
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.models import ModelSpec
-from factory_dagster.storage.artifacts import ModelRegistry
+from factory_dagster.storage.artifacts import ModelRegistry, ModelVersion
 from factory_dagster.storage.home import FactoryHome
 
 PROMOTION_CHECK = "promotion"
@@ -171,3 +171,48 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
                                             "thresholds": dg.MetadataValue.json(model.promotion.model_dump())})
 
     return _train
+
+
+def version_metadata(record: ModelVersion) -> dict[str, object]:
+    """What a materialization records about a model version, from the registry."""
+    details = record.details
+    return {
+        "model_version": record.version,
+        "artifact_sha256": record.sha256,
+        **{f"metric/{k}": dg.MetadataValue.float(v) for k, v in details.get("metrics", {}).items()},
+        **{f"baseline/{k}": dg.MetadataValue.float(v) for k, v in details.get("baseline_metrics", {}).items()},
+        "train_window": str(details.get("train_window")),
+        "test_window": str(details.get("test_window")),
+        "training_data_sha256": str(details.get("data_sha256")),
+        "seed": details.get("seed") if details.get("seed") is not None else "none",
+        "library_versions": dg.MetadataValue.json(details.get("libraries", {})),
+    }
+
+
+def rollback(home: FactoryHome, instance: dg.DagsterInstance, name: str, to: str | None = None
+             ) -> tuple[ModelVersion, ModelVersion]:
+    """Serve an earlier version (the one before the served one by default); returns (new, old).
+
+    The artifact is hash-checked before it is served, and the switch is recorded as a
+    materialization of the model, so that scoring verifies against the served version.
+    """
+    registry = model_registry(home, name)
+    current = registry.current()
+    if current is None:
+        raise LookupError(f"{name} has no served version yet")
+    versions = sorted(registry.versions(), key=lambda v: v.created_at)
+    if to is not None:
+        target = next((v for v in versions if v.version == to), None)
+        if target is None:
+            raise LookupError(f"{name} has no version {to} (versions: {', '.join(v.version for v in versions)})")
+    else:
+        earlier = [v for v in versions if v.created_at < current.created_at]
+        if not earlier:
+            raise LookupError(f"{name} has no version older than the served {current.version}")
+        target = earlier[-1]
+    registry.load(target.version)  # raises ArtifactIntegrityError for a tampered artifact
+    registry.promote(target.version)
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=dg.AssetKey(name), description=f"rolled back from {current.version}",
+        metadata={**version_metadata(target), "rolled_back_from": current.version}))
+    return target, current

@@ -19,6 +19,7 @@ from factory_dagster.products.metadata import column_schema, partition_rows, spe
 from factory_dagster.products.source_files import (
     POLARS_TYPES,
     IngestionError,
+    read_source,
     read_source_file,
     resolve_source_uri,
 )
@@ -42,9 +43,8 @@ def read_window(spec: FactorySpec, source: SourceSpec, home: FactoryHome, window
     frames = []
     from_seed = [day for day in window.days if day not in landed]
     if from_seed:
-        seed_path = resolve_source_uri(source.file, spec.spec_dir)
-        files.append(seed_path)
-        seed = read_source_file(seed_path, source.columns, source.format, source.null_values)
+        files.append(resolve_source_uri(source.file, spec.spec_dir))
+        seed, _ = read_source(source, spec.spec_dir)
         frames.append(seed.filter(day_of.is_in(from_seed)))
     for day, landed_file in sorted(landed.items()):
         files.append(landed_file.path)
@@ -95,9 +95,8 @@ def build_source_asset(spec: FactorySpec, name: str, gate: Gate | None = None) -
         files: list = []
         try:
             if window is None:
-                path = resolve_source_uri(source.file, spec.spec_dir)
-                files.append(path)
-                frame = read_source_file(path, source.columns, source.format, source.null_values)
+                files.append(resolve_source_uri(source.file, spec.spec_dir))
+                frame, _ = read_source(source, spec.spec_dir)
             else:
                 frame = read_window(spec, source, home, window, files)
         except IngestionError as exc:

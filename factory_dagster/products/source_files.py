@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from factory_dagster.spec.errors import display_path
+from factory_dagster.spec.models import SourceSpec
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "int": pl.Int64(),
@@ -139,6 +140,12 @@ def cast_strings(frame: pl.DataFrame, columns: Mapping[str, str], name: str) -> 
                 f"{name}: row {row + 1}, column '{column}': {value!r} is not {_TYPE_WORDS[kind]}{more}", row + 1
             )
     return typed
+
+
+def read_source(source: SourceSpec, spec_dir: Path) -> tuple[pl.DataFrame, Path]:
+    """A declared source's file (resolved from the spec folder), read with its declared types."""
+    path = resolve_source_uri(source.file, spec_dir)
+    return read_source_file(path, source.columns, source.format, source.null_values), path
 
 
 def read_source_file(path: Path, columns: Mapping[str, str], file_format: str = "csv",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from factory_dagster.products.feature_blocks import compare
 from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
 from factory_dagster.spec.models import LOWER_IS_BETTER, ModelSpec, SplitSpec, TargetSpec
 
@@ -61,12 +62,9 @@ def library_versions() -> dict[str, str]:
 
 
 def target_expression(target: TargetSpec) -> pl.Expr:
-    column = pl.col(target.column)
     if target.op is None:
-        return column.cast(pl.Float64)
-    ops = {"gt": column > target.value, "ge": column >= target.value, "lt": column < target.value,
-           "le": column <= target.value, "eq": column == target.value, "ne": column != target.value}
-    return ops[target.op].cast(pl.Int8)
+        return pl.col(target.column).cast(pl.Float64)
+    return compare(target.column, target.op, target.value).cast(pl.Int8)
 
 
 def split_windows(days: pl.Series, split: SplitSpec) -> tuple[Window, Window]:

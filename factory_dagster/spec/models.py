@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from factory_dagster.spec.estimators import ESTIMATORS, Task
-from factory_dagster.spec.features import FeatureSpec
+from factory_dagster.spec.features import Comparison, FeatureSpec
 from factory_dagster.spec.time import (
     AutomationSpec,
     FreshnessSpec,
@@ -163,7 +163,6 @@ class FeatureSetSpec(ProductSpec):
         return max((f.lookback_days() for f in self.features.values()), default=0)
 
 
-Comparison = Literal["gt", "ge", "lt", "le", "eq", "ne"]
 
 
 class TargetSpec(Strict):

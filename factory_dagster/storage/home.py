@@ -9,6 +9,11 @@ from pathlib import Path
 DEFAULT_HOME = ".factory"
 
 
+def asset_slug(key: str) -> str:
+    """An asset key as one path segment or file stem: `raw/flights` → `raw.flights`."""
+    return key.replace("/", ".")
+
+
 def resolve_home(value: str | os.PathLike[str] | None = None) -> Path:
     """The factory home as an absolute path: `value`, else `$FACTORY_HOME`, else `./.factory`."""
     raw = value if value is not None else os.environ.get("FACTORY_HOME") or DEFAULT_HOME

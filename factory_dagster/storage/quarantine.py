@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from factory_dagster.storage.atomic import atomic_write_json
-from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.home import FactoryHome, asset_slug
 
 
 def quarantine(home: FactoryHome, asset: str, run_id: str, reason: str, frame: pl.DataFrame | None = None,
@@ -20,7 +20,7 @@ def quarantine(home: FactoryHome, asset: str, run_id: str, reason: str, frame: p
     Holds the rejected rows (`rows.parquet`), copies of the offending files, and `reason.json`.
     """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    folder = home.quarantine / asset.replace("/", ".") / f"{stamp}_{run_id[:8]}"
+    folder = home.quarantine / asset_slug(asset) / f"{stamp}_{run_id[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     if frame is not None:
         frame.write_parquet(folder / "rows.parquet")

@@ -1,7 +1,8 @@
 """Debt rules: each reads the factory graph and returns findings (rule, assets, evidence, fix).
 
-Rule ids follow `../shared/reference/debt-rules.md` (Sculley et al. 2015; Breck et al. 2017;
-dbt-project-evaluator). Severity weights: high 3, medium 2, low 1.
+Rule ids follow the debt catalogue of Sculley et al. 2015 ("Hidden Technical Debt in Machine
+Learning Systems") extended with dbt-project-evaluator's checks; the README lists them.
+Severity weights: high 3, medium 2, low 1.
 """
 
 from __future__ import annotations

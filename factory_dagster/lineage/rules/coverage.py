@@ -6,6 +6,7 @@ from factory_dagster.lineage.columns import ColumnGraph
 from factory_dagster.lineage.graph import AssetNode, FactoryGraph
 from factory_dagster.lineage.rules import Finding, Rule, rule
 from factory_dagster.spec.debt import DebtThresholds
+from factory_dagster.storage.home import asset_slug
 
 CHECKED_ROLES = ("source", "data_product", "feature_set", "predictions")
 
@@ -74,7 +75,7 @@ def unused_features(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtT
       "A data product, feature set or predictions asset without any blocking check.")
 def missing_gate(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     return [r.finding([n.key], f"{n.key} has {len(n.checks)} check(s), none blocking",
-                      f"add a GX suite (expectations/{n.key.replace('/', '.')}.json) or error-severity dbt tests")
+                      f"add a GX suite ({asset_slug(n.key)}.json in the suites folder) or error-severity dbt tests")
             for n in graph.of_role(*CHECKED_ROLES) if not n.gated]
 
 

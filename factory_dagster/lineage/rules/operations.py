@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from factory_dagster.lineage.columns import ColumnGraph
-from factory_dagster.lineage.graph import FactoryGraph
+from factory_dagster.lineage.graph import PIPELINE_ROLES, FactoryGraph
 from factory_dagster.lineage.rules import Finding, Rule, rule
 from factory_dagster.spec.debt import DebtThresholds
 
 DAY = 86400.0
-PIPELINE_ROLES = ("source", "data_product", "feature_set", "model", "predictions")
 REPRODUCIBILITY_RECORD = {"seed": "seed", "training_data_sha256": "training-data hash",
                           "library_versions": "library versions"}
 
@@ -18,17 +17,18 @@ REPRODUCIBILITY_RECORD = {"seed": "seed", "training_data_sha256": "training-data
 def dead_paths(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     findings = []
     for n in graph.of_role(*PIPELINE_ROLES):
-        if n.last_materialized is None:
+        if not graph.has_history:
+            pass  # no instance: no evidence about materializations either way
+        elif n.last_materialized is None:
             findings.append(r.finding([n.key], f"{n.key} was never materialized",
                                       "materialize it, or delete it if nobody needs it"))
         elif graph.now - n.last_materialized > t.stale_after_days * DAY:
             days = (graph.now - n.last_materialized) / DAY
             findings.append(r.finding([n.key], f"{n.key} was last materialized {days:.0f} days ago "
                                       f"(stale after {t.stale_after_days})", "schedule it, or retire it"))
-        if n.tags.get("stage") == "experimental" or "experimental" in n.tags:
-            if not n.children:
-                findings.append(r.finding([n.key], f"{n.key} is tagged experimental and nothing reads it",
-                                          "promote it into a product, or delete it"))
+        if (n.tags.get("stage") == "experimental" or "experimental" in n.tags) and not n.children:
+            findings.append(r.finding([n.key], f"{n.key} is tagged experimental and nothing reads it",
+                                      "promote it into a product, or delete it"))
     return findings
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from factory_dagster.lineage.columns import ColumnGraph
-from factory_dagster.lineage.graph import FactoryGraph
+from factory_dagster.lineage.graph import PIPELINE_ROLES, FactoryGraph
 from factory_dagster.lineage.rules import Finding, Rule, rule
 from factory_dagster.spec.debt import DebtThresholds
 
-PIPELINE_ROLES = ("source", "data_product", "feature_set", "model", "predictions")
 
 
 @rule("TD12", "Pipeline jungle", "medium",

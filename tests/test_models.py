@@ -1,0 +1,84 @@
+"""Serving models: a model that fails promotion is not served; rollback serves an earlier one."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from factory_dagster.cli import main
+from factory_dagster.products.models import model_registry
+from factory_dagster.storage.home import FactoryHome
+from tests.conftest import Build, copy_line
+from tests.test_bad_inputs import DAY
+
+
+@pytest.fixture
+def home(flights_build: Build, tmp_path: Path) -> Path:
+    """A copy of the built home, with its Dagster instance (scoring checks the model's history)."""
+    home = tmp_path / "home"
+    shutil.copytree(flights_build.home, home)
+    return home
+
+
+def edit_models(spec_dir: Path, old: str, new: str) -> None:
+    models = spec_dir / "models.yaml"
+    text = models.read_text()
+    assert old in text
+    models.write_text(text.replace(old, new))
+
+
+def build(args: list[str], home: Path, capsys: pytest.CaptureFixture[str], specs: Path | None = None) -> tuple[int, str]:
+    code = main([*args, "--no-prepare", "--home", str(home), *(["--specs", str(specs)] if specs else [])])
+    return code, capsys.readouterr().out
+
+
+def test_a_model_below_its_thresholds_is_not_served(home: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    registry = model_registry(FactoryHome(home), "delay_classifier")
+    served = registry.current()
+    specs = copy_line(tmp_path / "specs")
+    edit_models(specs, "seed: 42", "seed: 7")  # another model, so that a new version is trained
+    edit_models(specs, "min: {roc_auc: 0.65}", "min: {roc_auc: 0.99}")
+    code, out = build(["build", "--select", "delay_classifier"], home, capsys, specs)
+    assert code == 1
+    (line,) = [x for x in out.splitlines() if x.startswith("✗ delay_classifier: check promotion failed (ERROR)")]
+    assert re.search(r"roc_auc 0\.\d{4} < required 0\.99", line)
+    assert "Model delay_classifier not promoted" in out
+    assert registry.current() == served
+    assert len(registry.versions()) == 2  # the candidate is kept, not served
+
+
+def test_every_slice_must_reach_its_threshold(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = copy_line(tmp_path / "specs")
+    edit_models(specs, "slice_min: {roc_auc: 0.6}", "slice_min: {roc_auc: 0.7}")
+    code, out = build(["build", "--select", "delay_classifier"], home, capsys, specs)
+    assert code == 1
+    (line,) = [x for x in out.splitlines() if x.startswith("✗ delay_classifier: check promotion failed")]
+    failing = re.findall(r"roc_auc (0\.\d{4}) < required 0\.7 on (origin|carrier)=(\w+)", line)
+    assert failing and all(float(value) < 0.7 for value, _, _ in failing)
+
+
+def test_rollback_serves_the_previous_version_and_scoring_uses_it(home: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    registry = model_registry(FactoryHome(home), "delay_classifier")
+    first = registry.current()
+    specs = copy_line(tmp_path / "specs")
+    edit_models(specs, "seed: 42", "seed: 7")
+    code, out = build(["build", "--select", "delay_classifier"], home, capsys, specs)
+    assert code == 0, out
+    second = registry.current()
+    assert second.version != first.version
+    assert main(["rollback", "delay_classifier", "--home", str(home)]) == 0
+    assert f"now serving {first.version} (was {second.version})" in capsys.readouterr().out
+    assert registry.current().version == first.version
+    code, out = build(["backfill", "--start", DAY.isoformat(), "--end", DAY.isoformat()], home, capsys)
+    assert code == 0, out
+    scored = pl.read_parquet(home / "predictions" / "delay_predictions" / f"{DAY.isoformat()}.parquet")
+    assert scored.get_column("model_version").unique().to_list() == [first.version]
+    with pytest.raises(SystemExit):
+        main(["rollback", "delay_classifier", "--to", "nope", "--home", str(home)])
+    assert "has no version nope" in capsys.readouterr().err
