@@ -12,10 +12,17 @@ from factory_dagster.automation.jobs import build_jobs
 from factory_dagster.automation.schedules import build_schedule
 from factory_dagster.automation.sensors import build_landing_sensor
 from factory_dagster.gates.gate import Gate
-from factory_dagster.lineage.definitions import build_governance_assets, build_openlineage_sensors
 from factory_dagster.gates.suites import load_suites
+from factory_dagster.lineage.definitions import (
+    build_governance_assets,
+    build_openlineage_sensors,
+)
 from factory_dagster.products.catalog import asset_columns, source_key
-from factory_dagster.products.dbt import build_dbt_assets, dbt_resource, prepare_dbt_project
+from factory_dagster.products.dbt import (
+    build_dbt_assets,
+    dbt_resource,
+    prepare_dbt_project,
+)
 from factory_dagster.products.feature_sets import build_feature_set_asset
 from factory_dagster.products.models import build_model_asset
 from factory_dagster.products.predictions import build_predictions_asset

@@ -55,7 +55,11 @@ class Build:
 def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInstance | None = None):
     """Build every asset of a line into `home` with the CLI's runner; returns (defs, instance, report)."""
     from factory_dagster.execution.instance import factory_instance
-    from factory_dagster.execution.runner import execute, partition_tags, resolve_selection
+    from factory_dagster.execution.runner import (
+        execute,
+        partition_tags,
+        resolve_selection,
+    )
     from factory_dagster.factory import build_definitions
     from factory_dagster.storage.home import FactoryHome
 

@@ -118,9 +118,9 @@ def test_ml_test_score_shows_evidence_per_test(tmp_path: Path) -> None:
     assert score.score == min(score.section(s) for s in SECTIONS)
     assert score.band == band(score.score)
     by_id = {t.id: t for t in score.tests}
-    # The synthetic model measures its baseline but its promotion does not require beating it.
-    assert (by_id["M5"].score, by_id["M5"].evidence) == (
-        0.5, "the baseline is measured but promotion does not require beating it")
+    # The synthetic model declares no promotion rule, so by default it must beat the Dummy on its first metric.
+    assert by_id["M5"].score == 1
+    assert by_id["M5"].evidence.startswith("promotion requires beating the Dummy baseline on roc_auc; last: roc_auc ")
     assert by_id["D1"].score == 1 and by_id["I4"].score == 1 and by_id["Mon4"].score == 1
     assert by_id["M2"].score == 0  # needs online data
 

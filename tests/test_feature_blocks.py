@@ -7,7 +7,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from factory_dagster.products.feature_blocks import FeatureComputationError, compile_features, source_columns
+from factory_dagster.products.feature_blocks import (
+    FeatureComputationError,
+    compile_features,
+    source_columns,
+)
 from factory_dagster.spec.models import FeatureSetSpec
 
 

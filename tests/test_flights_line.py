@@ -17,8 +17,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from factory_dagster.products.models import model_registry
-from factory_dagster.spec import load_line
 from factory_dagster.products.training import model_inputs, score_frame
+from factory_dagster.spec import load_line
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import Build, build_all
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 import pytest
-from zoneinfo import ZoneInfo
 
 from factory_dagster.gates.engines import gx_engine, polars_engine
 from factory_dagster.gates.suites import Expectation

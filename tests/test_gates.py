@@ -102,9 +102,9 @@ def test_cli_reports_a_suite_error_in_one_line(line_with_suites, tmp_path: Path,
 
 
 def test_severity_maps_to_check_severity() -> None:
-    from factory_dagster.gates.gate import Gate
-
     import dagster as dg
+
+    from factory_dagster.gates.gate import Gate
 
     suite = Suite("t", Path("t.json"), (
         Expectation(0, "expect_column_values_to_not_be_null", {"column": "a"}, "critical"),

@@ -8,7 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from factory_dagster.products.source_files import IngestionError, read_source_file, resolve_source_uri
+from factory_dagster.products.source_files import (
+    IngestionError,
+    read_source_file,
+    resolve_source_uri,
+)
 from factory_dagster.spec.errors import display_path
 
 COLUMNS = {"id": "int", "name": "string", "score": "float", "ok": "bool", "day": "date", "at": "timestamp"}

@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 import dagster as dg
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from factory_dagster.cli.common import Loaded, exit_code, fail, load
 from factory_dagster.cli.summary import print_summary
 from factory_dagster.execution.instance import factory_instance
 from factory_dagster.execution.report import RunReport
-from factory_dagster.execution.runner import SelectionError, execute, partition_tags, resolve_selection
+from factory_dagster.execution.runner import (
+    SelectionError,
+    execute,
+    partition_tags,
+    resolve_selection,
+)
 from factory_dagster.lineage.openlineage import emit_run
 from factory_dagster.products.dbt import FULL_REFRESH_TAG
 

@@ -52,7 +52,11 @@ def build_docs(home: FactoryHome, gates: list[Gate]) -> Path:
     """Write the docs site under `<home>/gx/docs/` and return its index.html."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
-    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult, RunIdentifier
+    from great_expectations.core import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+        RunIdentifier,
+    )
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,

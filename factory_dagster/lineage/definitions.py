@@ -9,7 +9,12 @@ from factory_dagster.lineage.assess import assess
 from factory_dagster.lineage.graph import REPORT_GROUP
 from factory_dagster.lineage.ml_test_score import SECTIONS
 from factory_dagster.lineage.openlineage import emit_run
-from factory_dagster.lineage.report import findings_markdown, score_markdown, write_html, write_json
+from factory_dagster.lineage.report import (
+    findings_markdown,
+    score_markdown,
+    write_html,
+    write_json,
+)
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 

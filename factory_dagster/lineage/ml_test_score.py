@@ -13,7 +13,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from factory_dagster.lineage.graph import DISTRIBUTION_EXPECTATIONS, AssetNode, FactoryGraph
+from factory_dagster.lineage.graph import (
+    DISTRIBUTION_EXPECTATIONS,
+    AssetNode,
+    FactoryGraph,
+)
 
 SECTIONS = ("data", "model", "infrastructure", "monitoring")
 BANDS = ((0.0, "research project"), (1.0, "serious holes in reliability possible"),
@@ -194,7 +198,7 @@ def m4(c: Context) -> Score:
 
 @test("M5", "model", "A simpler model is not better")
 def m5(c: Context) -> Score:
-    gated = c.spec.promotion.beat_baseline
+    gated = c.spec.metrics_to_beat_baseline()
     meta = c.model.metadata
     compared = [m for m in gated if f"metric/{m}" in meta and f"baseline/{m}" in meta]
     if gated and compared:

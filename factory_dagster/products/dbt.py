@@ -20,7 +20,12 @@ from dagster_dbt import (
 from dagster_dbt.dbt_project import using_dagster_dev
 
 from factory_dagster.automation.conditions import follow_upstream
-from factory_dagster.automation.partitions import Window, full_window, partitions_def, window_of
+from factory_dagster.automation.partitions import (
+    Window,
+    full_window,
+    partitions_def,
+    window_of,
+)
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.storage.home import FactoryHome

@@ -3,8 +3,8 @@
 import datetime as dt
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import polars as pl
+from dagster import AssetExecutionContext
 
 from factory_dagster.automation.conditions import follow_upstream, freshness_policy
 from factory_dagster.automation.partitions import Window, partitions_def, window_of
@@ -12,8 +12,16 @@ from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.catalog import product_key, relation
 from factory_dagster.products.column_lineage import as_metadata, feature_set_lineage
-from factory_dagster.products.feature_blocks import FeatureComputationError, compile_features, source_columns
-from factory_dagster.products.metadata import partition_rows, spec_version, table_metadata
+from factory_dagster.products.feature_blocks import (
+    FeatureComputationError,
+    compile_features,
+    source_columns,
+)
+from factory_dagster.products.metadata import (
+    partition_rows,
+    spec_version,
+    table_metadata,
+)
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.models import FeatureSetSpec

@@ -6,8 +6,8 @@ materialized, nothing downstream is rebuilt, and the previous version keeps serv
 """
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import polars as pl
+from dagster import AssetExecutionContext
 
 from factory_dagster.automation.conditions import freshness_policy
 from factory_dagster.products.column_lineage import as_metadata, model_lineage
@@ -77,7 +77,7 @@ def promotion_failures(model: ModelSpec, metrics: dict[str, float], baseline: di
     failures += [f"{m} {metrics[m]:.4f} < required {t}" for m, t in model.promotion.min.items() if metrics[m] < t]
     failures += [f"{m} {metrics[m]:.4f} > allowed {t}" for m, t in model.promotion.max.items() if metrics[m] > t]
     failures += [f"{m} {metrics[m]:.4f} does not beat the baseline's {baseline[m]:.4f}"
-                 for m in model.promotion.beat_baseline if not better(m, metrics[m], baseline[m])]
+                 for m in model.metrics_to_beat_baseline() if not better(m, metrics[m], baseline[m])]
     for column, values in (slices or {}).items():
         for value, slice_metrics in values.items():
             failures += [f"{m} {slice_metrics[m]:.4f} < required {t} on {column}={value}"
@@ -110,7 +110,11 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
                   "factory/features": ", ".join(features), "factory/seed": model.seed if model.seed is not None else "none"},
     )
     def _train(context: AssetExecutionContext, factory: FactoryResource):
-        from factory_dagster.products.training import TrainingError, library_versions, train_model
+        from factory_dagster.products.training import (
+            TrainingError,
+            library_versions,
+            train_model,
+        )
 
         home = factory.paths
         frame, _, timestamp = model_frame(spec, model, home)

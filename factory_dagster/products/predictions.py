@@ -3,17 +3,22 @@
 import datetime as dt
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import polars as pl
+from dagster import AssetExecutionContext
 
 from factory_dagster.automation.conditions import follow_upstream, freshness_policy
 from factory_dagster.automation.partitions import partitions_def, window_of
 from factory_dagster.gates.gate import Gate
-from factory_dagster.products.catalog import PREDICTIONS_SCHEMA
 from factory_dagster.gates.publish import audit_then_publish
+from factory_dagster.products.catalog import PREDICTIONS_SCHEMA
 from factory_dagster.products.column_lineage import as_metadata, predictions_lineage
 from factory_dagster.products.feature_sets import write_partitions
-from factory_dagster.products.metadata import markdown_table, partition_rows, spec_version, table_metadata
+from factory_dagster.products.metadata import (
+    markdown_table,
+    partition_rows,
+    spec_version,
+    table_metadata,
+)
 from factory_dagster.products.models import model_features, model_frame, model_registry
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec

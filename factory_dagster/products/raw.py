@@ -15,7 +15,12 @@ from factory_dagster.automation.partitions import Window, partitions_def, window
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.catalog import RAW_SCHEMA, source_key
-from factory_dagster.products.metadata import column_schema, partition_rows, spec_version, table_metadata
+from factory_dagster.products.metadata import (
+    column_schema,
+    partition_rows,
+    spec_version,
+    table_metadata,
+)
 from factory_dagster.products.source_files import (
     POLARS_TYPES,
     IngestionError,

@@ -18,7 +18,12 @@ import polars as pl
 
 from factory_dagster.products.feature_blocks import compare
 from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
-from factory_dagster.spec.models import LOWER_IS_BETTER, ModelSpec, SplitSpec, TargetSpec
+from factory_dagster.spec.models import (
+    LOWER_IS_BETTER,
+    ModelSpec,
+    SplitSpec,
+    TargetSpec,
+)
 
 TARGET = "__target"
 IMPORTANCE_SAMPLE = 5000

@@ -21,6 +21,8 @@ class DbtModelInfo:
     columns: tuple[str, ...]  # documented columns; empty when the model documents none
     tags: tuple[str, ...]
     relation: str  # as dbt names it in SQL, e.g. "warehouse"."main"."fct_flights"
+    column_types: tuple[tuple[str, str], ...] = ()  # documented data_type per column ("" if none)
+    raw_code: str = ""
 
 
 def manifest_path(project_dir: Path) -> Path:
@@ -50,5 +52,7 @@ def dbt_models(manifest: dict[str, Any]) -> dict[str, DbtModelInfo]:
             columns=tuple(node.get("columns", {})),
             tags=tuple(node.get("tags", [])),
             relation=node.get("relation_name") or f'"{node["schema"]}"."{node["alias"]}"',
+            column_types=tuple((c, (info.get("data_type") or "")) for c, info in node.get("columns", {}).items()),
+            raw_code=node.get("raw_code") or "",
         )
     return models

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -13,6 +14,15 @@ def display_path(path: Path | str) -> str:
         return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
     except (OSError, ValueError):
         return str(path)
+
+
+def known(names: Iterable[str], limit: int = 12) -> str:
+    """`a, b, c` for an error message, shortened past `limit` names."""
+    names = sorted(set(names))
+    if not names:
+        return "none declared"
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 class SpecError(Exception):

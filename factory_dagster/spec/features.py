@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 ValueType = Literal["int", "float", "string", "bool"]
 DatePart = Literal["year", "month", "day", "weekday", "hour", "minute", "day_of_year", "week"]

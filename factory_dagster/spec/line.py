@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from factory_dagster.spec.dbt_manifest import DbtModelInfo
-from factory_dagster.spec.errors import SpecError
 from factory_dagster.spec.debt import DebtSpec
-from factory_dagster.spec.models import FeatureSetSpec, LineSpec, ModelSpec, PredictionsSpec, SourceSpec
+from factory_dagster.spec.errors import SpecError
+from factory_dagster.spec.kinds import DECLARED, Kind, dbt_kind
+from factory_dagster.spec.models import (
+    FeatureSetSpec,
+    LineSpec,
+    ModelSpec,
+    PredictionsSpec,
+    SourceSpec,
+)
 from factory_dagster.spec.time import JobSpec, PartitionsSpec, ScheduleSpec, SensorSpec
 from factory_dagster.spec.yaml_source import KeyPath, YamlDocument, format_key_path
 
@@ -62,6 +69,23 @@ class FactorySpec:
             if self.predictions[name].model in self.models:
                 products.setdefault(name, tuple(sorted(self.prediction_columns(name))))
         return products
+
+    def product_kinds(self, name: str) -> dict[str, Kind] | None:
+        """Column → kind of a readable product; None when its columns are not known."""
+        if name in self.dbt_models:
+            types = dict(self.dbt_models[name].column_types)
+            return {c: dbt_kind(t) for c, t in types.items()} or None
+        if name in self.sources:
+            return {c: DECLARED[t] for c, t in self.sources[name].columns.items()}
+        if name in self.predictions and self.predictions[name].model in self.models:
+            model = self.models[self.predictions[name].model]
+            first = self.feature_sets.get(next(iter(model.features)))
+            kinds: dict[str, Kind] = {"score": "numeric", "predicted": "bool", "model_name": "string",
+                                      "model_version": "string", "scored_at": "timestamp"}
+            if first is not None:
+                kinds.update({first.entity: "unknown", first.timestamp: "unknown"})
+            return {c: kinds.get(c, "unknown") for c in self.prediction_columns(name)}
+        return None
 
     def prediction_columns(self, name: str) -> set[str]:
         """The columns a predictions asset writes: the entity and time of what it scored, the score,

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from factory_dagster.spec.dbt_manifest import dbt_models, load_manifest, manifest_path
+from factory_dagster.spec.debt import DebtSpec
 from factory_dagster.spec.errors import SpecError, SpecErrors
 from factory_dagster.spec.line import FactorySpec
-from factory_dagster.spec.debt import DebtSpec
 from factory_dagster.spec.models import SECTIONS, LineSpec
 from factory_dagster.spec.pydantic_errors import explain
 from factory_dagster.spec.references import check_references

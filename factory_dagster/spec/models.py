@@ -29,6 +29,7 @@ from factory_dagster.spec.time import (
 )
 from factory_dagster.spec.types import ColumnType, Name, NonEmpty, Owner, Strict
 
+
 class ProductSpec(Strict):
     """What every product carries: who owns it, what it is, where it shows in the UI."""
 
@@ -79,6 +80,15 @@ class OpenLineageSpec(Strict):
     file: NonEmpty | None = "lineage/openlineage.jsonl"  # relative to the factory home; null: no file
     url: NonEmpty | None = None
     api_key_env: NonEmpty = "OPENLINEAGE_API_KEY"
+
+    @model_validator(mode="after")
+    def _contained(self) -> OpenLineageSpec:
+        # A spec may not send arbitrary secrets away, nor write outside the factory home.
+        if not self.api_key_env.startswith("OPENLINEAGE_"):
+            raise ValueError(f"api_key_env must name an OPENLINEAGE_* variable, got {self.api_key_env!r}")
+        if self.file is not None and (self.file.startswith(("/", "~")) or ".." in self.file.split("/")):
+            raise ValueError(f"file must be a path inside the factory home, got {self.file!r}")
+        return self
 
 
 class LineSpec(Strict):
@@ -230,6 +240,14 @@ class ModelSpec(ProductSpec):
         if self.metrics:
             return list(self.metrics)
         return list(CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS)
+
+    def metrics_to_beat_baseline(self) -> list[str]:
+        """The promotion's baseline metrics; with no promotion rule at all, the first metric:
+        a model no better than a Dummy is never served by default."""
+        p = self.promotion
+        if p.beat_baseline or p.min or p.max or p.slice_min:
+            return list(p.beat_baseline)
+        return self.metric_names()[:1]
 
     def estimator_params(self) -> dict[str, Any]:
         """The validated estimator parameters, with defaults made explicit."""

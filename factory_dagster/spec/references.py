@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pydantic import ValidationError
 
-from factory_dagster.spec.errors import SpecError
+from factory_dagster.spec.errors import SpecError, known
 from factory_dagster.spec.estimators import ESTIMATORS
+from factory_dagster.spec.feature_checks import check_feature_set
+from factory_dagster.spec.kinds import kind_of_value
 from factory_dagster.spec.line import FactorySpec
-from factory_dagster.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from factory_dagster.spec.models import (
+    CLASSIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    REGRESSION_METRICS,
+)
 from factory_dagster.spec.pydantic_errors import explain
-
-
-def known(names: Iterable[str], limit: int = 12) -> str:
-    names = sorted(set(names))
-    if not names:
-        return "none declared"
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _check_unique_keys(spec: FactorySpec, errors: list[SpecError]) -> None:
@@ -33,57 +29,11 @@ def _check_unique_keys(spec: FactorySpec, errors: list[SpecError]) -> None:
             owners[name] = section.rstrip("s").replace("_", " ")
 
 
-def _check_feature_set(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
-    fs = spec.feature_sets[name]
-    products = spec.data_products()
-    if fs.source not in products:
-        errors.append(spec.error("feature_sets", name, ("source",),
-                                 f"unknown data product '{fs.source}' (known: {known(products)})"))
-        return
-    columns = products[fs.source]
-    for key in ("entity", "timestamp"):
-        value = getattr(fs, key)
-        if columns is not None and value not in columns:
-            errors.append(spec.error("feature_sets", name, (key,),
-                                     f"'{value}' is not a column of {fs.source} (columns: {known(columns)})"))
-    for index, label in enumerate(fs.labels):
-        if columns is not None and label not in columns:
-            errors.append(spec.error("feature_sets", name, ("labels", index),
-                                     f"'{label}' is not a column of {fs.source} (columns: {known(columns)})"))
-    defined: list[str] = []
-    for feature_name, feature in fs.features.items():
-        where = ("features", feature_name, feature.kind)
-        if feature_name in (fs.entity, fs.timestamp, *fs.labels):
-            errors.append(spec.error("feature_sets", name, ("features", feature_name),
-                                     f"feature '{feature_name}' clashes with the entity, timestamp or a label"))
-        for operand in feature.operands():
-            if operand in defined:
-                continue
-            if columns is not None and operand not in columns:
-                errors.append(spec.error(
-                    "feature_sets", name, where,
-                    f"unknown column or feature '{operand}' (columns of {fs.source}: {known(columns)}; "
-                    f"features declared before: {known(defined)})"))
-        if feature.lookup is not None:
-            lookup = feature.lookup
-            if lookup.dimension not in products:
-                errors.append(spec.error("feature_sets", name, (*where, "dimension"),
-                                         f"unknown data product '{lookup.dimension}' (known: {known(products)})"))
-            else:
-                dim_columns = products[lookup.dimension]
-                for key in ("dimension_key", "column"):
-                    value = getattr(lookup, key)
-                    if dim_columns is not None and value not in dim_columns:
-                        errors.append(spec.error(
-                            "feature_sets", name, (*where, key),
-                            f"'{value}' is not a column of {lookup.dimension} (columns: {known(dim_columns)})"))
-        defined.append(feature_name)
-
-
 def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
     model = spec.models[name]
     before = len(errors)
     labels: dict[str, str] = {}
+    provided: dict[str, str] = {}  # input → the feature set it comes from
     for fs_name, selection in model.features.items():
         if fs_name not in spec.feature_sets:
             errors.append(spec.error("models", name, ("features",),
@@ -92,6 +42,15 @@ def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
             continue
         fs = spec.feature_sets[fs_name]
         available = fs.output_features()
+        if selection != "all" and not selection:
+            errors.append(spec.error("models", name, ("features", fs_name), "select at least one feature (or all)"))
+        for feature in (available if selection == "all" else selection):
+            if feature in provided and provided[feature] != fs_name:
+                errors.append(spec.error("models", name, ("features", fs_name),
+                                         f"input '{feature}' comes from both {provided[feature]} and {fs_name}"))
+            elif feature in provided:
+                errors.append(spec.error("models", name, ("features", fs_name), f"'{feature}' is selected twice"))
+            provided[feature] = fs_name
         if selection != "all":
             for index, feature in enumerate(selection):
                 if feature not in available:
@@ -108,6 +67,17 @@ def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
         errors.append(spec.error("models", name, ("target", "column"),
                                  f"'{model.target.column}' is not a label of the model's feature sets "
                                  f"(labels: {known(labels)})"))
+    else:
+        source = spec.feature_sets[labels[model.target.column]].source
+        label_kind = (spec.product_kinds(source) or {}).get(model.target.column, "unknown")
+        if model.target.op is not None and label_kind != "unknown" and \
+                kind_of_value(model.target.value) not in (label_kind, "unknown"):
+            errors.append(spec.error("models", name, ("target", "value"),
+                                     f"the label '{model.target.column}' is {label_kind} but {model.target.value!r} "
+                                     f"is {kind_of_value(model.target.value)}"))
+        if model.target.op is None and label_kind not in ("numeric", "unknown"):
+            errors.append(spec.error("models", name, ("target",), f"regression needs a numeric label; "
+                                     f"'{model.target.column}' is {label_kind} (or give op and value)"))
     info = ESTIMATORS.get(model.estimator.name)
     if info is None:
         errors.append(spec.error("models", name, ("estimator", "name"),
@@ -136,6 +106,10 @@ def _check_model(spec: FactorySpec, name: str, errors: list[SpecError]) -> None:
                                      f"'{column}' is not an input of the model (inputs: {known(inputs)})"))
     if model.promotion.slice_min and not model.slices:
         errors.append(spec.error("models", name, ("promotion", "slice_min"), "needs `slices:` to judge"))
+    for metric in model.promotion.slice_min:
+        if metric in LOWER_IS_BETTER:
+            errors.append(spec.error("models", name, ("promotion", "slice_min"),
+                                     f"{metric} is better when lower: slice_min takes metrics where higher is better"))
     promotion = model.promotion
     for key, metrics in (("min", promotion.min), ("max", promotion.max),
                          ("beat_baseline", promotion.beat_baseline), ("slice_min", promotion.slice_min)):
@@ -173,6 +147,11 @@ def _check_time(spec: FactorySpec, errors: list[SpecError]) -> None:
         if source.partition is not None:
             _check_partitions_name(spec, "sources", name, ("partition", "partitions"), source.partition.partitions,
                                    errors)
+            column = source.partition.date_column
+            if column is not None and source.columns.get(column) not in ("date", "timestamp"):
+                errors.append(spec.error("sources", name, ("partition", "date_column"),
+                                         f"'{column}' is {source.columns.get(column)}: a partition needs a date or "
+                                         "timestamp column (or date_parts)"))
     for name, fs in spec.feature_sets.items():
         _check_partitions_name(spec, "feature_sets", name, ("partitions",), fs.partitions, errors)
     dbt = spec.line.dbt
@@ -218,7 +197,7 @@ def check_references(spec: FactorySpec) -> list[SpecError]:
     errors: list[SpecError] = []
     _check_unique_keys(spec, errors)
     for name in spec.feature_sets:
-        _check_feature_set(spec, name, errors)
+        check_feature_set(spec, name, errors)
     for name in spec.models:
         _check_model(spec, name, errors)
     for name in spec.predictions:

@@ -39,7 +39,9 @@ def _batch_definition() -> Any:
 
 def _build(item: Mapping[str, Any]) -> tuple[Any, str | None]:
     """GX's own expectation object for a suite entry, or why GX refuses it."""
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
     fields = {k: item[k] for k in ("type", "kwargs", "meta", "severity", "notes", "description") if k in item}
     try:

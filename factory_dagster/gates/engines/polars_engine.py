@@ -10,10 +10,10 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import operator
-from zoneinfo import ZoneInfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 

@@ -8,7 +8,6 @@ from factory_dagster.lineage.rules import Finding, Rule, rule
 from factory_dagster.spec.debt import DebtThresholds
 
 
-
 @rule("TD12", "Pipeline jungle", "medium",
       "Too deep, too many joins, too many leaf children, a source read twice, a mart on a raw source, "
       "or an upstream concept joined again.")
