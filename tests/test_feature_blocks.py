@@ -128,3 +128,18 @@ def test_rolling_aggregations(agg: str, expected: float) -> None:
 def test_source_columns_are_the_operands_not_the_features() -> None:
     fs = rolling_spec()
     assert source_columns(fs) == ["id", "ts", "value", "key"]
+
+
+def test_joined_features_may_take_a_source_column_name() -> None:
+    # `key` is both a source column (the lookup's operand) and the feature's name: the feature wins.
+    fs = feature_set({
+        "key": {"lookup": {"dimension": "dim", "key": "key", "dimension_key": "code", "column": "altitude"}},
+        "value": {"lag": {"value": "value", "by": "key", "days": 1, "agg": "sum"}},
+    })
+    source = events([(1, "a", "2013-01-01 00:00", 5.0), (2, "a", "2013-01-02 00:00", 7.0)])
+    dim = pl.DataFrame({"code": ["a"], "altitude": [100]})
+    out = compile_features(fs, source, {"dim": dim}).collect()
+    assert out.columns == ["id", "ts", "key", "value"]
+    assert out.get_column("key").to_list() == [100, 100]
+    # The lag groups by the looked-up `key` now (100 on both days): day 2 sees day 1's 5.0.
+    assert out.get_column("value").to_list() == [None, 5.0]

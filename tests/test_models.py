@@ -82,3 +82,36 @@ def test_rollback_serves_the_previous_version_and_scoring_uses_it(home: Path, tm
     with pytest.raises(SystemExit):
         main(["rollback", "delay_classifier", "--to", "nope", "--home", str(home)])
     assert "has no version nope" in capsys.readouterr().err
+
+
+def test_features_written_under_an_older_spec_are_named_not_trained_on(home: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    features = home / "features" / "flight_features"
+    stale = features / f"{DAY.isoformat()}.parquet"
+    pl.read_parquet(stale).drop("temp_f").write_parquet(stale)
+    registry = model_registry(FactoryHome(home), "delay_classifier")
+    served = registry.current()
+    code, out = build(["build", "--select", "delay_classifier"], home, capsys)
+    assert code == 1
+    assert ("model delay_classifier: feature set flight_features: 1 stored partition(s) were written under an "
+            f"older spec (e.g. {DAY.isoformat()} lacks temp_f): rebuild them") in out
+    assert "Traceback" not in out and registry.current() == served
+
+
+def test_files_of_a_former_layout_are_not_read(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from factory_dagster.storage.warehouse import connect
+
+    # Leftovers of the line's unpartitioned past: neither training nor the SQL view may read them.
+    pl.DataFrame({"something": [1, 2, 3]}).write_parquet(home / "features" / "flight_features" / "all.parquet")
+    predictions = home / "predictions" / "delay_predictions"
+    pl.DataFrame({"something": [1, 2, 3]}).write_parquet(predictions / "all.parquet")
+    code, out = build(["backfill", "--start", DAY.isoformat(), "--end", DAY.isoformat()], home, capsys)
+    assert code == 0, out
+    day_files = sorted(p for p in predictions.glob("2013-*.parquet"))
+    expected = sum(pl.read_parquet(p).height for p in day_files)
+    with connect(FactoryHome(home).warehouse) as con:
+        columns = [c[0] for c in con.execute("describe predictions.delay_predictions").fetchall()]
+        (count,) = con.execute("select count(*) from predictions.delay_predictions").fetchone()
+    assert "something" not in columns and count == expected
+    code, out = build(["build", "--select", "delay_classifier"], home, capsys)
+    assert code == 0, out

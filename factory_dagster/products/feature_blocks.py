@@ -16,6 +16,7 @@ from factory_dagster.spec.features import Compare, FeatureSpec, Lag, Rolling
 from factory_dagster.spec.models import FeatureSetSpec
 
 DAY = "__factory_day"
+JOINED = "__factory_joined"  # a rolling, lag or lookup result before it takes its name
 _CAST_TYPES = {"int": pl.Int64, "float": pl.Float64, "string": pl.String, "bool": pl.Boolean}
 _DATE_PARTS = {
     "year": lambda e: e.dt.year(),
@@ -117,14 +118,14 @@ def _lag(frame: pl.LazyFrame, name: str, block: Lag) -> pl.LazyFrame:
 
 
 def _lookup(frame: pl.LazyFrame, name: str, feature: FeatureSpec,
-            dimensions: Mapping[str, pl.DataFrame]) -> pl.LazyFrame:
+            dimensions: Mapping[str, pl.DataFrame], feature_name: str) -> pl.LazyFrame:
     block = feature.lookup
     dim = dimensions[block.dimension].select(block.dimension_key, block.column)
     duplicated = dim.filter(pl.col(block.dimension_key).is_duplicated())
     if duplicated.height:
         example = duplicated.get_column(block.dimension_key)[0]
         raise FeatureComputationError(
-            f"feature '{name}': {block.dimension}.{block.dimension_key} is not unique "
+            f"feature '{feature_name}': {block.dimension}.{block.dimension_key} is not unique "
             f"(e.g. {example!r}); a lookup needs one row per key"
         )
     right = dim.lazy().rename({block.dimension_key: "__lookup_key", block.column: name})
@@ -149,12 +150,15 @@ def compile_features(fs: FeatureSetSpec, source: pl.LazyFrame,
     frame = source.with_columns(pl.col(fs.timestamp).dt.date().alias(DAY))
     for name, feature in fs.features.items():
         if feature.kind == "rolling":
-            frame = _rolling(frame, name, feature.rolling)
+            frame = _rolling(frame, JOINED, feature.rolling)
         elif feature.kind == "lag":
-            frame = _lag(frame, name, feature.lag)
+            frame = _lag(frame, JOINED, feature.lag)
         elif feature.kind == "lookup":
-            frame = _lookup(frame, name, feature, dimensions or {})
+            frame = _lookup(frame, JOINED, feature, dimensions or {}, name)
         else:
             frame = frame.with_columns(_row_expression(feature).alias(name))
+            continue
+        # Joined under a scratch name, then renamed: a feature may reuse a source column's name.
+        frame = frame.with_columns(pl.col(JOINED).alias(name)).drop(JOINED)
     output = [fs.entity, fs.timestamp, *fs.labels, *fs.output_features()]
     return frame.select(output).sort([fs.timestamp, fs.entity])

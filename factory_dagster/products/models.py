@@ -31,10 +31,15 @@ def model_features(spec: FactorySpec, model: ModelSpec) -> list[str]:
     return features
 
 
+class FeatureDataError(Exception):
+    """The stored feature data cannot feed the model (absent, or written under an older spec)."""
+
+
 def model_frame(spec: FactorySpec, model: ModelSpec, home: FactoryHome,
                 keys: list[str] | None = None) -> tuple[pl.DataFrame, str, str]:
     """Entity, timestamp, labels and features of the model's feature sets, joined on the entity.
 
+    `keys`: the partitions to read (all stored ones of each set's current layout by default).
     Returns the frame and the names of its entity and timestamp columns (from the first set).
     """
     frame: pl.LazyFrame | None = None
@@ -42,10 +47,22 @@ def model_frame(spec: FactorySpec, model: ModelSpec, home: FactoryHome,
     for fs_name, selection in model.features.items():
         fs = spec.feature_sets[fs_name]
         chosen = fs.output_features() if selection == "all" else list(selection)
-        lazy = feature_dataset(home, fs_name).scan(keys)
+        dataset = feature_dataset(home, fs_name)
+        wanted = keys if keys is not None else dataset.keys(partitioned=fs.partitions is not None)
+        if not any(dataset.path_for(k).exists() for k in wanted):
+            raise FeatureDataError(f"feature set {fs_name} has no stored data"
+                                   + (f" for {wanted[0]}..{wanted[-1]}" if keys else "") + ": materialize it first")
+        columns = [fs.entity, fs.timestamp, *fs.labels, *chosen]
+        if stale := dataset.missing_columns(wanted, columns):
+            first = min(stale)
+            raise FeatureDataError(
+                f"feature set {fs_name}: {len(stale)} stored partition(s) were written under an older spec "
+                f"(e.g. {first} lacks {', '.join(stale[first])}): rebuild them (factory backfill --select "
+                f"{fs_name}, or factory build --full-refresh)")
+        lazy = dataset.scan(wanted)
         if frame is None:
             entity, timestamp = fs.entity, fs.timestamp
-            frame = lazy.select([fs.entity, fs.timestamp, *fs.labels, *chosen])
+            frame = lazy.select(columns)
         else:
             extra = [c for c in [*fs.labels, *chosen] if c not in frame.collect_schema()]
             frame = frame.join(lazy.select([fs.entity, *extra]).rename({fs.entity: entity}), on=entity,
@@ -117,10 +134,10 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         )
 
         home = factory.paths
-        frame, _, timestamp = model_frame(spec, model, home)
         try:
+            frame, _, timestamp = model_frame(spec, model, home)
             result = train_model(model, frame, timestamp, features)
-        except TrainingError as exc:
+        except (FeatureDataError, TrainingError) as exc:
             raise dg.Failure(description=f"model {name}: {exc}", allow_retries=False) from None
 
         details = {

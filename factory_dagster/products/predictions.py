@@ -19,7 +19,7 @@ from factory_dagster.products.metadata import (
     spec_version,
     table_metadata,
 )
-from factory_dagster.products.models import model_features, model_frame, model_registry
+from factory_dagster.products.models import FeatureDataError, model_features, model_frame, model_registry
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.storage.artifacts import ArtifactIntegrityError
@@ -34,13 +34,14 @@ def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
     return Dataset(home.dataset_dir(PREDICTIONS, name))
 
 
-def publish_view(home: FactoryHome, name: str, dataset: Dataset) -> None:
-    """`predictions.<name>` in the warehouse: a view over the parquet files, for SQL readers."""
+def publish_view(home: FactoryHome, name: str, dataset: Dataset, partitioned: bool) -> None:
+    """`predictions.<name>` in the warehouse: a view over the current layout's parquet files."""
+    files = ", ".join("'" + str(dataset.path_for(k)).replace("'", "''") + "'"
+                      for k in dataset.keys(partitioned=partitioned))
     with connect(home.warehouse) as con:
         con.execute(f"create schema if not exists {quote(PREDICTIONS)}")
-        glob = str(dataset.directory / "[!.]*.parquet").replace("'", "''")
         con.execute(f"create or replace view {quote(PREDICTIONS)}.{quote(name)} as "
-                    f"select * from read_parquet('{glob}')")
+                    f"select * from read_parquet([{files}], union_by_name = true)")
 
 
 def _recorded_sha256(context: AssetExecutionContext, model_name: str) -> str | None:
@@ -90,7 +91,10 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
             raise dg.Failure(description=f"{name}: cannot load model {predictions.model}: {exc}",
                              allow_retries=False) from None
         window = window_of(context, partitions) if partitions else None
-        frame, entity, timestamp = model_frame(spec, model, home, window.keys if window else None)
+        try:
+            frame, entity, timestamp = model_frame(spec, model, home, window.keys if window else None)
+        except FeatureDataError as exc:
+            raise dg.Failure(description=f"{name}: {exc}", allow_retries=False) from None
         days = frame.get_column(timestamp).dt.date()
         if window is None:
             first, last = days.max() - dt.timedelta(days=predictions.score.last_days - 1), days.max()
@@ -117,7 +121,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
                 write_partitions(dataset, out, pl.col(timestamp).dt.date(), window)
                 uri = str(dataset.directory)
                 extra = partition_rows(out, pl.col(timestamp).dt.date(), window)
-            publish_view(home, name, dataset)
+            publish_view(home, name, dataset, partitioned=window is not None)
             return {
                 **table_metadata(out),
                 **extra,
