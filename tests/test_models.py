@@ -50,6 +50,15 @@ def test_a_model_below_its_thresholds_is_not_served(home: Path, tmp_path: Path,
     assert "Model delay_classifier not promoted" in out
     assert registry.current() == served
     assert len(registry.versions()) == 2  # the candidate is kept, not served
+    (candidate,) = [v for v in registry.versions() if v.version != served.version]
+    with pytest.raises(SystemExit):  # a rollback never serves a version that failed its promotion
+        main(["rollback", "delay_classifier", "--to", candidate.version, "--home", str(home)])
+    assert (f"delay_classifier version {candidate.version} was never served (it did not pass its promotion "
+            f"check); served versions: {served.version}") in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["rollback", "delay_classifier", "--home", str(home)])
+    assert f"has no served version older than the current {served.version}" in capsys.readouterr().err
+    assert registry.current() == served
 
 
 def test_every_slice_must_reach_its_threshold(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

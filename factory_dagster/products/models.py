@@ -212,10 +212,11 @@ def version_metadata(record: ModelVersion) -> dict[str, object]:
 
 def rollback(home: FactoryHome, instance: dg.DagsterInstance, name: str, to: str | None = None
              ) -> tuple[ModelVersion, ModelVersion]:
-    """Serve an earlier version (the one before the served one by default); returns (new, old).
+    """Serve an earlier version (by default the newest older one that was served); returns (new, old).
 
-    The artifact is hash-checked before it is served, and the switch is recorded as a
-    materialization of the model, so that scoring verifies against the served version.
+    Only a version that was served before (it passed its promotion check then) can be served
+    again. The artifact is hash-checked first, and the switch is recorded as a materialization
+    of the model, so that scoring verifies against the served version.
     """
     registry = model_registry(home, name)
     current = registry.current()
@@ -226,10 +227,13 @@ def rollback(home: FactoryHome, instance: dg.DagsterInstance, name: str, to: str
         target = next((v for v in versions if v.version == to), None)
         if target is None:
             raise LookupError(f"{name} has no version {to} (versions: {', '.join(v.version for v in versions)})")
+        if not target.was_served:
+            raise LookupError(f"{name} version {to} was never served (it did not pass its promotion check); "
+                              f"served versions: {', '.join(v.version for v in versions if v.was_served)}")
     else:
-        earlier = [v for v in versions if v.created_at < current.created_at]
+        earlier = [v for v in versions if v.was_served and v.created_at < current.created_at]
         if not earlier:
-            raise LookupError(f"{name} has no version older than the served {current.version}")
+            raise LookupError(f"{name} has no served version older than the current {current.version}")
         target = earlier[-1]
     registry.load(target.version)  # raises ArtifactIntegrityError for a tampered artifact
     registry.promote(target.version)

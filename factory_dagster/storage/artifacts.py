@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,11 @@ class ModelVersion:
     file: str  # relative to the registry folder
     created_at: str
     details: dict[str, Any] = field(default_factory=dict)
+    served_at: list[str] = field(default_factory=list)  # each time it started being served
+
+    @property
+    def was_served(self) -> bool:
+        return bool(self.served_at)
 
 
 class ModelRegistry:
@@ -44,7 +52,25 @@ class ModelRegistry:
     def _index(self) -> dict[str, Any]:
         if not self.index_path.exists():
             return {"current": None, "versions": {}}
-        return json.loads(self.index_path.read_text(encoding="utf-8"))
+        index = json.loads(self.index_path.read_text(encoding="utf-8"))
+        current = index.get("current")
+        if current and not index["versions"][current].get("served_at"):
+            # A registry written before serving was recorded: its current version was served.
+            index["versions"][current]["served_at"] = [index["versions"][current]["created_at"]]
+        return index
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        """The index, for a read-modify-write that concurrent runs (a retrain, a rollback) cannot interleave."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / ".registry.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                index = self._index()
+                yield index
+                atomic_write_json(self.index_path, index)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def versions(self) -> list[ModelVersion]:
         return [ModelVersion(**v) for v in self._index()["versions"].values()]
@@ -60,7 +86,11 @@ class ModelRegistry:
         return ModelVersion(**index["versions"][index["current"]]) if index["current"] else None
 
     def save(self, estimator: Any, details: dict[str, Any]) -> ModelVersion:
-        """Store a fitted estimator as a new (not yet served) version named by its hash."""
+        """Store a fitted estimator as a version named by its hash (not served until promoted).
+
+        Retraining to the same bytes (same data, spec and seed) gives the same version: it keeps
+        its first `created_at` and its serving history.
+        """
         import joblib
 
         buffer = io.BytesIO()
@@ -70,19 +100,24 @@ class ModelRegistry:
         version = sha[:12]
         file = f"{version}.joblib"
         atomic_write_bytes(self.directory / file, data)
-        record = ModelVersion(version, sha, file, dt.datetime.now(dt.UTC).isoformat(), details)
-        index = self._index()
-        index["versions"][version] = asdict(record)
-        atomic_write_json(self.index_path, index)
+        with self._locked() as index:
+            known = index["versions"].get(version)
+            record = ModelVersion(version, sha, file,
+                                  known["created_at"] if known else dt.datetime.now(dt.UTC).isoformat(),
+                                  details, known.get("served_at", []) if known else [])
+            index["versions"][version] = asdict(record)
         return record
 
-    def promote(self, version: str) -> None:
-        """Serve `version` from now on (the registry swap is atomic)."""
-        index = self._index()
-        if version not in index["versions"]:
-            raise KeyError(f"model version {version} not found in {self.index_path}")
-        index["current"] = version
-        atomic_write_json(self.index_path, index)
+    def promote(self, version: str) -> ModelVersion:
+        """Serve `version` from now on (the registry swap is atomic); returns it."""
+        with self._locked() as index:
+            entry = index["versions"].get(version)
+            if entry is None:
+                raise KeyError(f"model version {version} not found in {self.index_path}")
+            if index["current"] != version:
+                entry["served_at"] = [*entry.get("served_at", []), dt.datetime.now(dt.UTC).isoformat()]
+            index["current"] = version
+            return ModelVersion(**entry)
 
     def load(self, version: str | None = None, expected_sha256: str | None = None) -> tuple[Any, ModelVersion]:
         """Load a version (the served one by default) after checking its SHA-256."""
