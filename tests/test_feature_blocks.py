@@ -143,3 +143,22 @@ def test_joined_features_may_take_a_source_column_name() -> None:
     assert out.get_column("key").to_list() == [100, 100]
     # The lag groups by the looked-up `key` now (100 on both days): day 2 sees day 1's 5.0.
     assert out.get_column("value").to_list() == [None, 5.0]
+
+
+def test_aware_timestamps_take_the_days_and_hours_of_the_partitions_zone() -> None:
+    fs = feature_set({
+        "hour": {"date_part": {"column": "ts", "part": "hour"}},
+        "yesterday": {"lag": {"value": "value", "by": ["key"], "days": 1, "agg": "sum"}},
+    })
+    # 23:30 in New York on Jan 1 is 04:30 UTC on Jan 2: the same UTC day as the second row.
+    source = events([(1, "a", "2013-01-02 04:30", 1.0), (2, "a", "2013-01-02 17:00", 2.0)]).with_columns(
+        pl.col("ts").dt.replace_time_zone("UTC"))
+    local = compile_features(fs, source, timezone="America/New_York").collect()
+    assert local.get_column("hour").to_list() == [23, 12]
+    assert local.get_column("yesterday").to_list() == [None, 1.0]  # Jan 1 feeds Jan 2
+    assert local.get_column("ts").dt.date().to_list() == [dt.date(2013, 1, 1), dt.date(2013, 1, 2)]
+    utc = compile_features(fs, source).collect()  # no zone: the values' own (UTC), one day
+    assert utc.get_column("hour").to_list() == [4, 17]
+    assert utc.get_column("yesterday").to_list() == [None, None]
+    naive = compile_features(fs, events([(1, "a", "2013-01-01 23:30", 1.0)]), timezone="America/New_York")
+    assert naive.collect().get_column("hour").to_list() == [23]  # wall-clock time already

@@ -239,3 +239,16 @@ def test_dagster_cli_materializes_a_partition_range(flights_build: Build, tmp_pa
     raw = day_counts(home, "select make_date(year, month, day), count(*) from raw.flights "
                            "where month = 2 and day <= 3 group by all")
     assert raw == {d: per_day[d] for d in (dt.date(2013, 2, 1), dt.date(2013, 2, 2), dt.date(2013, 2, 3))}
+
+
+def test_warehouse_reads_do_not_depend_on_the_machine_time_zone(tmp_path: Path) -> None:
+    """DuckDB casts and exports aware timestamps in the process's zone unless told otherwise."""
+    code = (
+        "import sys; from pathlib import Path; from factory_dagster.storage.warehouse import read_arrow\n"
+        "t = read_arrow(Path(sys.argv[1]), \"select timestamptz '2013-01-02 20:30:00+00' as t, "
+        "cast(timestamptz '2013-01-02 20:30:00+00' as date) as d\")\n"
+        "print(t.schema.field('t').type.tz, t.column('d')[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "w.duckdb")], capture_output=True, text=True,
+                         env={**os.environ, "TZ": "Asia/Tokyo"}, check=True, cwd=REPO).stdout
+    assert out.split() == ["UTC", "2013-01-02"]

@@ -144,10 +144,25 @@ def source_columns(fs: FeatureSetSpec) -> list[str]:
     return needed
 
 
+def in_zone(frame: pl.LazyFrame, timezone: str | None) -> pl.LazyFrame:
+    """Time-zone-aware columns shown in `timezone`: their days and date parts are that zone's.
+
+    Naive timestamps are wall-clock times already and stay as they are.
+    """
+    if timezone is None:
+        return frame
+    aware = [c for c, t in frame.collect_schema().items() if isinstance(t, pl.Datetime) and t.time_zone]
+    return frame.with_columns(pl.col(aware).dt.convert_time_zone(timezone)) if aware else frame
+
+
 def compile_features(fs: FeatureSetSpec, source: pl.LazyFrame,
-                     dimensions: Mapping[str, pl.DataFrame] | None = None) -> pl.LazyFrame:
-    """The feature set as a lazy frame: entity, timestamp, labels, then the kept features."""
-    frame = source.with_columns(pl.col(fs.timestamp).dt.date().alias(DAY))
+                     dimensions: Mapping[str, pl.DataFrame] | None = None,
+                     timezone: str | None = None) -> pl.LazyFrame:
+    """The feature set as a lazy frame: entity, timestamp, labels, then the kept features.
+
+    `timezone` (the partitions' zone) decides which day, hour, ... an aware timestamp is on.
+    """
+    frame = in_zone(source, timezone).with_columns(pl.col(fs.timestamp).dt.date().alias(DAY))
     for name, feature in fs.features.items():
         if feature.kind == "rolling":
             frame = _rolling(frame, JOINED, feature.rolling)

@@ -47,8 +47,10 @@ def compute_feature_set(spec: FactorySpec, fs: FeatureSetSpec, home: FactoryHome
     sql = f"select {columns} from {relation(spec, fs.source)}"
     params: list[object] = []
     if start is not None and end is not None:
+        # A day of margin each side: an aware timestamp's UTC date may differ from its local day,
+        # which the exact filter below decides.
         sql += f" where cast({quote(fs.timestamp)} as date) between ? and ?"
-        params = [start - dt.timedelta(days=fs.lookback_days()), end]
+        params = [start - dt.timedelta(days=fs.lookback_days() + 1), end + dt.timedelta(days=1)]
     source = pl.from_arrow(read_arrow(home.warehouse, sql, params)).lazy()
     dimensions = {}
     for feature in fs.features.values():
@@ -57,7 +59,8 @@ def compute_feature_set(spec: FactorySpec, fs: FeatureSetSpec, home: FactoryHome
             dim_sql = (f"select {quote(lookup.dimension_key)}, {quote(lookup.column)} "
                        f"from {relation(spec, lookup.dimension)}")
             dimensions[lookup.dimension] = pl.from_arrow(read_arrow(home.warehouse, dim_sql))
-    frame = compile_features(fs, source, dimensions)
+    zone = spec.partitions[fs.partitions].timezone if fs.partitions else None
+    frame = compile_features(fs, source, dimensions, zone)
     if start is not None and end is not None:
         frame = frame.filter(pl.col(fs.timestamp).dt.date().is_between(start, end))
     return frame.collect()

@@ -41,6 +41,8 @@ def connect(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.Duck
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+    # Time-zone-aware values cast and export the same on every machine (DuckDB defaults to the local zone).
+    con.execute("set TimeZone = 'UTC'")
     try:
         yield con
     finally:
