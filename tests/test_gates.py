@@ -84,6 +84,9 @@ def test_invalid_json_and_unknown_assets_fail_at_load(line_with_suites, tmp_path
     spec_dir, suites = line_with_suites
     (suites / "raw.flights.json").write_text('{"name": "raw.flights", "expectations": [')
     assert load_error(spec_dir, tmp_path).startswith(f"{display_path(suites / 'raw.flights.json')}: invalid JSON: ")
+    (suites / "raw.flights.json").write_bytes(b'{"name": "raw.flights",\n "notes": "caf\xe9"}')
+    assert load_error(spec_dir, tmp_path) == (f"{display_path(suites / 'raw.flights.json')}: not UTF-8 text: "
+                                              "byte 0xe9 on line 2; save the file as UTF-8")
     shutil.copy(REPO / "expectations" / "raw.flights.json", suites / "raw.flights.json")
     (suites / "raw.trains.json").write_text('{"name": "raw.trains", "expectations": []}')
     assert load_error(spec_dir, tmp_path).startswith(

@@ -166,6 +166,14 @@ def test_invalid_yaml(line_dir: Path) -> None:
     assert message.startswith(f"{rel(models)}: invalid YAML: ")
 
 
+def test_a_spec_file_that_is_not_utf8(line_dir: Path) -> None:
+    models = line_dir / "models.yaml"
+    models.write_bytes(models.read_bytes().replace(b"seed: 42", b"seed: 42 # r\xe9sum\xe9", 1))
+    message = load_error(line_dir)
+    line = models.read_bytes().split(b"\xe9")[0].count(b"\n") + 1
+    assert message == f"{rel(models)}: not UTF-8 text: byte 0xe9 on line {line}; save the file as UTF-8"
+
+
 def test_several_errors_are_all_reported(line_dir: Path) -> None:
     models = line_dir / "models.yaml"
     replace(models, "seed: 42", "seed: x")

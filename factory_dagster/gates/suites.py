@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from factory_dagster.spec.errors import SpecError
+from factory_dagster.spec.yaml_source import not_utf8
 
 SEVERITIES = ("critical", "warning", "info")
 COLUMN_KWARGS = ("column", "column_A", "column_B")
@@ -76,6 +77,8 @@ def parse_suite(path: Path) -> Suite:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise _error(path, "", f"cannot read suite: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _error(path, "", not_utf8(exc.object, exc.start)) from None
     except json.JSONDecodeError as exc:
         raise _error(path, "", f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(document, dict):

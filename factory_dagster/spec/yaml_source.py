@@ -52,12 +52,20 @@ def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], fil
             _record_lines(item, (*path, index), lines, file)
 
 
+def not_utf8(text_bytes: bytes, offset: int) -> str:
+    """The reason for a file that is not UTF-8 text, with where the first bad byte is."""
+    line = text_bytes.count(b"\n", 0, offset) + 1
+    return f"not UTF-8 text: byte 0x{text_bytes[offset]:02x} on line {line}; save the file as UTF-8"
+
+
 def load_yaml(path: Path) -> YamlDocument:
     """Parse one spec file with the safe loader; the top level must be a mapping."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(path, "", f"cannot read file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(path, "", not_utf8(exc.object, exc.start)) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text) if node is not None else None
