@@ -77,7 +77,7 @@ def build_automation(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> di
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Evaluates every asset's automation condition (follow upstream once its gates passed)."))
     sensors += build_openlineage_sensors(spec)
-    schedules = [build_schedule(spec, name, jobs) for name in spec.schedules]
+    schedules = [build_schedule(spec, name, jobs, assets) for name in spec.schedules]
     return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
 
 

@@ -196,3 +196,20 @@ def test_cli_prints_one_line_without_traceback(line_dir: Path, capsys: pytest.Ca
     assert err.startswith("error: ")
     assert "unknown feature set 'weathr' (known: flight_features)" in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("old", "new", "key", "reason"), [
+    ("select: delay_classifier", "select: delay_clasifier", "schedules.weekly_retrain.select",
+     "'delay_clasifier' selects no asset"),
+    ("select: raw/flights*", "select: raw/flight_s*", "jobs.flights_daily.select",
+     "'raw/flight_s*' selects no asset partitioned by 'daily'"),
+])
+def test_a_selection_that_selects_nothing_fails_at_load(line_dir: Path, tmp_path: Path, old: str, new: str,
+                                                         key: str, reason: str) -> None:
+    from factory_dagster.factory import build_definitions
+
+    time = line_dir / "time.yaml"
+    replace(time, old, new)
+    with pytest.raises(SpecError) as caught:
+        build_definitions(spec=load_line(line_dir), home=tmp_path / "home")
+    assert str(caught.value) == f"{rel(time)}: {key}: {reason} (line {line_of(time, new)})"

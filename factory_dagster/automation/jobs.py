@@ -6,29 +6,28 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from factory_dagster.automation.partitions import partitions_def
-from factory_dagster.spec import FactorySpec, SpecError
+from factory_dagster.spec import FactorySpec
 
 
-def job_selection(spec: FactorySpec, name: str, assets: list[dg.AssetsDefinition]) -> dg.AssetSelection:
-    job = spec.jobs[name]
-    selection = dg.AssetSelection.from_string(job.select)
-    if job.partitions is None:
-        return selection
-    wanted = partitions_def(spec.partitions[job.partitions])
-    same = [key for a in assets if a.partitions_def == wanted for key in a.keys]
-    return selection & dg.AssetSelection.assets(*same)
+def checked_selection(spec: FactorySpec, section: str, name: str, select: str, partitions: str | None,
+                      assets: list[dg.AssetsDefinition]) -> dg.AssetSelection:
+    """`select` (narrowed to assets partitioned by `partitions`), refused if it selects nothing:
+    a job or schedule with a misspelt selection would otherwise run nothing, every day, silently."""
+    selection = dg.AssetSelection.from_string(select)
+    if partitions is not None:
+        wanted = partitions_def(spec.partitions[partitions])
+        same = [key for a in assets if a.partitions_def == wanted for key in a.keys]
+        selection = selection & dg.AssetSelection.assets(*same)
+    if not selection.resolve(AssetGraph.from_assets(assets), allow_missing=True):
+        raise spec.error(section, name, ("select",), f"{select!r} selects no asset"
+                         + (f" partitioned by '{partitions}'" if partitions else ""))
+    return selection
 
 
 def build_jobs(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> dict[str, dg.UnresolvedAssetJobDefinition]:
     jobs = {}
-    graph = AssetGraph.from_assets(assets)
     for name, job in spec.jobs.items():
-        selection = job_selection(spec, name, assets)
-        if not selection.resolve(graph, allow_missing=True):
-            doc = spec.documents.get(("jobs", name))
-            raise SpecError(doc.path if doc else None, f"jobs.{name}.select",
-                            f"{job.select!r} selects no asset" + (f" partitioned by '{job.partitions}'"
-                                                                  if job.partitions else ""))
+        selection = checked_selection(spec, "jobs", name, job.select, job.partitions, assets)
         jobs[name] = dg.define_asset_job(
             name, selection=selection, description=job.description,
             partitions_def=partitions_def(spec.partitions[job.partitions]) if job.partitions else None,

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from factory_dagster.automation import landing
+from factory_dagster.automation.jobs import checked_selection
 from factory_dagster.automation.partitions import partitions_def
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
@@ -20,15 +21,15 @@ def latest_landed_day(spec: FactorySpec, partitions: str, factory: FactoryResour
     return max(days, default=None)
 
 
-def build_schedule(spec: FactorySpec, name: str, jobs: dict[str, dg.UnresolvedAssetJobDefinition]
-                   ) -> dg.ScheduleDefinition:
+def build_schedule(spec: FactorySpec, name: str, jobs: dict[str, dg.UnresolvedAssetJobDefinition],
+                   assets: list[dg.AssetsDefinition]) -> dg.ScheduleDefinition:
     schedule = spec.schedules[name]
     if schedule.job is not None:
         job = jobs[schedule.job]
         partitions = spec.jobs[schedule.job].partitions
     else:
-        job = dg.define_asset_job(f"{name}_job", selection=dg.AssetSelection.from_string(schedule.select),
-                                  description=schedule.description)
+        selection = checked_selection(spec, "schedules", name, schedule.select, None, assets)
+        job = dg.define_asset_job(f"{name}_job", selection=selection, description=schedule.description)
         partitions = None
     status = dg.DefaultScheduleStatus.RUNNING if schedule.enabled else dg.DefaultScheduleStatus.STOPPED
 
