@@ -19,7 +19,12 @@ from factory_dagster.products.metadata import (
     spec_version,
     table_metadata,
 )
-from factory_dagster.products.models import FeatureDataError, model_features, model_frame, model_registry
+from factory_dagster.products.models import (
+    FeatureDataError,
+    model_features,
+    model_frame,
+    model_registry,
+)
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.storage.artifacts import ArtifactIntegrityError

@@ -32,7 +32,7 @@ _TYPE_WORDS = {
     "float": "a number",
     "bool": "a boolean",
     "date": "a date (YYYY-MM-DD)",
-    "timestamp": "a timestamp (ISO 8601)",
+    "timestamp": "an ISO 8601 timestamp (YYYY-MM-DD[T]HH:MM[:SS][Z|±HH:MM])",
 }
 
 
@@ -120,8 +120,27 @@ def _cast_expression(column: str, kind: str) -> pl.Expr:
     if kind == "date":
         return source.str.to_date("%Y-%m-%d", strict=False)
     if kind == "timestamp":
-        return source.str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        return _iso_timestamp(source)
     return pl.col(column)
+
+
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+
+
+def _iso_timestamp(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 text as a UTC timestamp; anything else (e.g. `01/02/2013`, ambiguous) is null.
+
+    Each value is parsed on its own, not with a format guessed from the first one: a column may
+    mix `Z`, offsets and space-separated forms. A value without an offset is UTC.
+    """
+    canonical = (text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+                 .str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00")
+                 .str.replace(r"T(\d{2}:\d{2})($|[Z+-])", "T${1}:00${2}")
+                 .str.replace(r"Z$", "+00:00")
+                 .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}"))
+    canonical = pl.when(canonical.str.contains(r"[+-]\d{2}:\d{2}$")).then(canonical).otherwise(canonical + "+00:00")
+    parsed = canonical.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False)
+    return pl.when(text.str.contains(_ISO_TIMESTAMP)).then(parsed).dt.convert_time_zone("UTC")
 
 
 def cast_strings(frame: pl.DataFrame, columns: Mapping[str, str], name: str) -> pl.DataFrame:

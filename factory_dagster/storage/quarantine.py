@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from factory_dagster.storage.atomic import atomic_write_json
+from factory_dagster.storage.atomic import atomic_write, atomic_write_json
 from factory_dagster.storage.home import FactoryHome, asset_slug
 
 
@@ -17,17 +17,18 @@ def quarantine(home: FactoryHome, asset: str, run_id: str, reason: str, frame: p
                files: list[Path] | None = None, details: dict[str, Any] | None = None) -> Path:
     """Keep rejected data under `quarantine/<asset>/<time>_<run>/`; returns that folder.
 
-    Holds the rejected rows (`rows.parquet`), copies of the offending files, and `reason.json`.
+    Holds the rejected rows (`rows.parquet`), copies of the offending files, and `reason.json`
+    (written last: a folder with it is complete).
     """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     folder = home.quarantine / asset_slug(asset) / f"{stamp}_{run_id[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     if frame is not None:
-        frame.write_parquet(folder / "rows.parquet")
+        atomic_write(folder / "rows.parquet", frame.write_parquet)
     kept = []
     for path in files or []:
         if path.is_file():
-            shutil.copy2(path, folder / path.name)
+            atomic_write(folder / path.name, lambda tmp, source=path: shutil.copy2(source, tmp))
             kept.append(path.name)
     atomic_write_json(folder / "reason.json", {
         "asset": asset, "run_id": run_id, "reason": reason, "quarantined_at": stamp,
