@@ -43,8 +43,12 @@ def test_lineage_of_an_unknown_asset_is_one_line(flights_build: Build, capsys) -
     with pytest.raises(SystemExit) as exited:
         main(["lineage", "nope.column", "--home", str(flights_build.home)])
     assert exited.value.code == 2
-    assert capsys.readouterr().err.strip() == ("error: no asset named 'nope.column' (e.g. raw/weather.visib, "
-                                               "fct_flights.origin, delay_classifier)")
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no asset named 'nope.column' (assets: ") and "\n" not in err
+    with pytest.raises(SystemExit):
+        main(["lineage", "fct_flight.origin", "--home", str(flights_build.home)])
+    assert capsys.readouterr().err.strip().startswith("error: no asset named 'fct_flight.origin' "
+                                                      "(did you mean fct_flights, ")
 
 
 def test_factory_debt_on_the_flights_line(flights_build: Build, capsys) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 
 from rich.tree import Tree
@@ -15,7 +16,7 @@ from factory_dagster.lineage.graph import build_graph
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("lineage", help="column lineage: what feeds ASSET[.COLUMN], or what it feeds")
-    parser.add_argument("target", help="an asset or asset.column, e.g. delay_classifier or weather.visib")
+    parser.add_argument("target", help="an asset or asset.column, e.g. my_model or raw/events.user_id")
     direction = parser.add_mutually_exclusive_group()
     direction.add_argument("--upstream", action="store_true", help="what feeds it (default)")
     direction.add_argument("--downstream", action="store_true", help="what it feeds: what breaks if it changes")
@@ -30,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         asset, column = resolve_target(graph, args.target)
     except KeyError:
-        fail(f"no asset named {args.target!r} (e.g. raw/weather.visib, fct_flights.origin, delay_classifier)")
+        asset_part = args.target.rsplit(".", 1)[0] if "." in args.target else args.target
+        close = difflib.get_close_matches(asset_part, list(graph.nodes), n=3, cutoff=0.5)
+        fail(f"no asset named {args.target!r}" + (f" (did you mean {', '.join(close)}?)" if close else
+                                                 f" (assets: {', '.join(sorted(graph.nodes)[:8])}, ...)"))
     node = graph.nodes[asset]
     start_columns = [column] if column else (list(node.column_lineage) or node.columns)
     if column and node.columns and column not in node.columns and (asset, column) not in columns.downstream_of:
