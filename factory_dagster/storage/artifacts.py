@@ -120,12 +120,17 @@ class ModelRegistry:
             return ModelVersion(**entry)
 
     def load(self, version: str | None = None, expected_sha256: str | None = None) -> tuple[Any, ModelVersion]:
-        """Load a version (the served one by default) after checking its SHA-256."""
+        """Load a version (the served one by default) after checking its SHA-256.
+
+        The bytes are read once, hashed, and only those bytes are unpickled: a file swapped after
+        the check is never what gets loaded.
+        """
         record = self.get(version) if version else self.current()
         if record is None:
             raise FileNotFoundError(f"no served model version in {self.index_path}")
         path = self.directory / record.file
-        actual = sha256_file(path)
+        data = path.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
         for expected in filter(None, (record.sha256, expected_sha256)):
             if actual != expected:
                 raise ArtifactIntegrityError(
@@ -134,4 +139,4 @@ class ModelRegistry:
                 )
         import joblib
 
-        return joblib.load(path), record
+        return joblib.load(io.BytesIO(data)), record
