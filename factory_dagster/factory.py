@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from factory_dagster.automation.jobs import build_jobs
 from factory_dagster.automation.schedules import build_schedule
@@ -68,7 +69,8 @@ def build_assets(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetsDef
 
 def build_automation(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> dict[str, list]:
     """Jobs, the landing sensors, the schedules and the automation sensor the spec declares."""
-    jobs = build_jobs(spec, assets)
+    graph = AssetGraph.from_assets(assets)  # built once: every job and schedule selection resolves on it
+    jobs = build_jobs(spec, graph)
     sensors: list = [build_landing_sensor(spec, name, jobs[s.job]) for name, s in spec.sensors.items()]
     if spec.line.automation.enabled:
         sensors.append(dg.AutomationConditionSensorDefinition(
@@ -77,7 +79,7 @@ def build_automation(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> di
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Evaluates every asset's automation condition (follow upstream once its gates passed)."))
     sensors += build_openlineage_sensors(spec)
-    schedules = [build_schedule(spec, name, jobs, assets) for name in spec.schedules]
+    schedules = [build_schedule(spec, name, jobs, graph) for name in spec.schedules]
     return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
 
 

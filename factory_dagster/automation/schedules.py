@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from factory_dagster.automation import landing
 from factory_dagster.automation.jobs import checked_selection
@@ -22,13 +23,13 @@ def latest_landed_day(spec: FactorySpec, partitions: str, factory: FactoryResour
 
 
 def build_schedule(spec: FactorySpec, name: str, jobs: dict[str, dg.UnresolvedAssetJobDefinition],
-                   assets: list[dg.AssetsDefinition]) -> dg.ScheduleDefinition:
+                   graph: AssetGraph) -> dg.ScheduleDefinition:
     schedule = spec.schedules[name]
     if schedule.job is not None:
         job = jobs[schedule.job]
         partitions = spec.jobs[schedule.job].partitions
     else:
-        selection = checked_selection(spec, "schedules", name, schedule.select, None, assets)
+        selection = checked_selection(spec, "schedules", name, schedule.select, None, graph)
         job = dg.define_asset_job(f"{name}_job", selection=selection, description=schedule.description)
         partitions = None
     status = dg.DefaultScheduleStatus.RUNNING if schedule.enabled else dg.DefaultScheduleStatus.STOPPED
