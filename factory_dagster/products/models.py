@@ -235,7 +235,7 @@ def rollback(home: FactoryHome, instance: dg.DagsterInstance, name: str, to: str
         if not earlier:
             raise LookupError(f"{name} has no served version older than the current {current.version}")
         target = earlier[-1]
-    registry.load(target.version)  # raises ArtifactIntegrityError for a tampered artifact
+    registry.verified_bytes(target)  # raises ArtifactIntegrityError for a tampered artifact
     registry.promote(target.version)
     instance.report_runless_asset_event(dg.AssetMaterialization(
         asset_key=dg.AssetKey(name), description=f"rolled back from {current.version}",

@@ -119,15 +119,8 @@ class ModelRegistry:
             index["current"] = version
             return ModelVersion(**entry)
 
-    def load(self, version: str | None = None, expected_sha256: str | None = None) -> tuple[Any, ModelVersion]:
-        """Load a version (the served one by default) after checking its SHA-256.
-
-        The bytes are read once, hashed, and only those bytes are unpickled: a file swapped after
-        the check is never what gets loaded.
-        """
-        record = self.get(version) if version else self.current()
-        if record is None:
-            raise FileNotFoundError(f"no served model version in {self.index_path}")
+    def verified_bytes(self, record: ModelVersion, expected_sha256: str | None = None) -> bytes:
+        """The artifact's bytes, read once, after checking their SHA-256 (nothing is unpickled)."""
         path = self.directory / record.file
         data = path.read_bytes()
         actual = hashlib.sha256(data).hexdigest()
@@ -137,6 +130,17 @@ class ModelRegistry:
                     f"{path}: SHA-256 {actual[:16]}… does not match the recorded {expected[:16]}…; "
                     "refusing to load it"
                 )
+        return data
+
+    def load(self, version: str | None = None, expected_sha256: str | None = None) -> tuple[Any, ModelVersion]:
+        """Load a version (the served one by default) after checking its SHA-256.
+
+        Only the bytes that were hashed are unpickled: a file swapped after the check never loads.
+        """
+        record = self.get(version) if version else self.current()
+        if record is None:
+            raise FileNotFoundError(f"no served model version in {self.index_path}")
+        data = self.verified_bytes(record, expected_sha256)
         import joblib
 
         return joblib.load(io.BytesIO(data)), record
