@@ -85,7 +85,7 @@ class Context:
 
     @property
     def inputs(self) -> list[str]:
-        return list(self.model.column_lineage) or list(self.model.metadata.get("factory/features", "").split(", "))
+        return list(self.model.column_lineage) or [f for f in self.model.metadata.get("factory/features", "").split(", ") if f]
 
 
 Score = tuple[float, str]
