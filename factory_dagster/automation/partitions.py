@@ -99,6 +99,3 @@ def check_range(definition: dg.PartitionsDefinition, first: str | None, last: st
         raise ValueError(f"the range {start}..{end} is empty")
     return start, end
 
-
-def range_tags(window: Window) -> dict[str, str]:
-    return {RANGE_START: window.first.isoformat(), RANGE_END: window.last.isoformat()}

@@ -115,8 +115,8 @@ def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str],
                 outcome.partitions.append(mat.partition)
             # A range run records one materialization per partition, each with the run's metadata.
             rows = values.get("dagster/row_count")
-            if outcome.partition_rows():
-                outcome.rows = sum(outcome.partition_rows().values())
+            if per_partition := outcome.partition_rows():
+                outcome.rows = sum(per_partition.values())
             elif isinstance(rows, int):
                 outcome.rows = rows
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:

@@ -7,7 +7,6 @@ instance. The debt rules, the ML Test Score and the reports all read this one vi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -273,8 +272,3 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
     return FactoryGraph(spec, nodes, exposures, now if now is not None else dt.datetime.now(dt.UTC).timestamp(),
                         has_history=instance is not None)
 
-
-def keys_matching(graph: FactoryGraph, patterns: Iterable[str]) -> set[str]:
-    from fnmatch import fnmatchcase
-
-    return {k for k in graph.nodes for p in patterns if fnmatchcase(k, p)}

@@ -241,10 +241,10 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
     baseline = baseline_for(spec.task).fit(x_train, y_train)
 
     metric_names = spec.metric_names()
-    metrics = evaluate(spec.task, metric_names, y_test, score_frame(pipeline, spec.task, x_test), spec.threshold)
+    test_scores = score_frame(pipeline, spec.task, x_test)
+    metrics = evaluate(spec.task, metric_names, y_test, test_scores, spec.threshold)
     baseline_metrics = evaluate(spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test),
                                 spec.threshold)
-    test_scores = score_frame(pipeline, spec.task, x_test)
     slices = slice_metrics(spec, test, y_test, test_scores)
     return TrainingResult(
         pipeline=pipeline,

@@ -22,7 +22,6 @@ from factory_dagster.gates.outcome import ExpectationOutcome
 from factory_dagster.gates.suites import Expectation
 
 NAME = "polars"
-PARTIAL_UNEXPECTED = 20
 
 
 class Unsupported(Exception):
@@ -296,7 +295,7 @@ def _map_outcome(frame: pl.DataFrame, check: _MapCheck, counts: dict[str, int]) 
     base = total if check.counts_missing else domain
     examples: list[Any] = []
     if unexpected:
-        rows = frame.filter(_unexpected_rows(check)).head(PARTIAL_UNEXPECTED)
+        rows = frame.filter(_unexpected_rows(check)).head(gx_engine.PARTIAL_UNEXPECTED)
         if len(check.example_columns) == 1:
             examples = rows.get_column(check.example_columns[0]).to_list()
         else:
