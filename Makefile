@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Each product line brings its own data packages (lines/<line>/requirements.txt).
+LINE_REQUIREMENTS := $(foreach file,$(wildcard lines/*/requirements.txt),-r $(file))
 
 .PHONY: demo test setup setup-test ui clean
 
@@ -19,10 +21,10 @@ ui: setup
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(wildcard lines/*/requirements.txt)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e . $(LINE_REQUIREMENTS)
 	$(BIN)/factory prepare
 	touch $@
 

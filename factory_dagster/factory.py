@@ -1,17 +1,17 @@
-"""Build the Dagster definitions of a product line: spec → builders → Definitions."""
+"""Build the Dagster definitions of a factory: every line it serves → builders → one Definitions."""
 
 from __future__ import annotations
 
-import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from factory_dagster.automation.jobs import build_jobs
 from factory_dagster.automation.schedules import build_schedule
 from factory_dagster.automation.sensors import build_landing_sensor
+from factory_dagster.compat import AssetGraph, asset_graph
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.suites import load_suites
 from factory_dagster.lineage.definitions import (
@@ -19,26 +19,24 @@ from factory_dagster.lineage.definitions import (
     build_openlineage_sensors,
 )
 from factory_dagster.products.catalog import asset_columns, source_key
-from factory_dagster.products.dbt import (
-    build_dbt_assets,
-    dbt_resource,
-    prepare_dbt_project,
-)
+from factory_dagster.products.dbt import build_dbt_assets, dbt_cli, prepare_if_dev
 from factory_dagster.products.feature_sets import build_feature_set_asset
 from factory_dagster.products.models import build_model_asset
 from factory_dagster.products.predictions import build_predictions_asset
 from factory_dagster.products.raw import build_source_asset
 from factory_dagster.products.table_gates import build_table_gate_check
 from factory_dagster.resources import FactoryResource
-from factory_dagster.spec import FactorySpec, load_line
+from factory_dagster.spec import FactoryRoot, FactorySpec, find_root, load_factory, load_line
+from factory_dagster.spec.across_lines import check_across_lines
+from factory_dagster.spec.loader import raise_all
 from factory_dagster.storage.home import resolve_home
 
 
 def build_gates(spec: FactorySpec) -> dict[str, Gate]:
-    """A gate for every asset that has a suite in the line's suites folder, by asset key."""
-    if spec.line.gates is None:
+    """A gate for every asset that has a suite in expectations/<line>/, by asset key."""
+    if not spec.suites_dir.is_dir():
         return {}
-    suites = load_suites(spec.resolve_path(spec.line.gates.suites_dir), asset_columns(spec))
+    suites = load_suites(spec.suites_dir, asset_columns(spec))
     return {key: Gate(dg.AssetKey.from_user_string(key), suite, spec.line.gates.engine)
             for key, suite in suites.items()}
 
@@ -46,7 +44,7 @@ def build_gates(spec: FactorySpec) -> dict[str, Gate]:
 def partitioned_products(spec: FactorySpec, dbt: list[dg.AssetsDefinition]) -> dict[str, str]:
     """Data products (raw sources, dbt models) by name → the partitions they are split by."""
     products = {name: s.partition.partitions for name, s in spec.sources.items() if s.partition}
-    if spec.line.dbt is not None and spec.line.dbt.partitioned is not None:
+    if spec.line.dbt.partitioned is not None:
         for assets_def in dbt:
             if assets_def.partitions_def is not None:
                 products.update({key.to_user_string(): spec.line.dbt.partitioned.partitions
@@ -67,18 +65,17 @@ def build_assets(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetsDef
     ]
 
 
-def build_automation(spec: FactorySpec, assets: list[dg.AssetsDefinition]) -> dict[str, list]:
-    """Jobs, the landing sensors, the schedules and the automation sensor the spec declares."""
-    graph = AssetGraph.from_assets(assets)  # built once: every job and schedule selection resolves on it
+def build_automation(spec: FactorySpec, line_keys: set[dg.AssetKey], graph: AssetGraph) -> dict[str, list]:
+    """Jobs, the landing sensors, the schedules and the automation sensor a line declares."""
     jobs = build_jobs(spec, graph)
     sensors: list = [build_landing_sensor(spec, name, jobs[s.job]) for name, s in spec.sensors.items()]
     if spec.line.automation.enabled:
         sensors.append(dg.AutomationConditionSensorDefinition(
-            "factory_automation", target=dg.AssetSelection.all(),
+            f"{spec.name}_automation", target=dg.AssetSelection.assets(*line_keys),
             minimum_interval_seconds=spec.line.automation.minimum_interval_seconds,
             default_status=dg.DefaultSensorStatus.RUNNING,
-            description="Evaluates every asset's automation condition (follow upstream once its gates passed)."))
-    sensors += build_openlineage_sensors(spec)
+            description=f"Evaluates the automation condition of every asset of line {spec.name} "
+                        "(follow upstream once its gates passed)."))
     schedules = [build_schedule(spec, name, jobs, graph) for name in spec.schedules]
     return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
 
@@ -91,28 +88,62 @@ def build_checks(spec: FactorySpec, gates: dict[str, Gate], assets: list[dg.Asse
             for name in spec.dbt_models if name in gates]
 
 
-def build_definitions(spec_dir: Path | str | None = None, home: Path | str | None = None,
-                      spec: FactorySpec | None = None) -> dg.Definitions:
-    """The code location for a product line (`FACTORY_SPECS`, default flights) and a factory home."""
-    spec = spec or load_line(spec_dir, prepare_dbt=prepare_dbt_project)
+def load_specs(lines: Sequence[str | Path] | str | Path | None = None,
+               root: FactoryRoot | Path | str | None = None) -> list[FactorySpec]:
+    """The lines to serve: names (under the factory root) or line folders (`<root>/lines/<name>`),
+    else the factory's configured lines. Under `dagster dev` the dbt project is prepared first."""
+    if isinstance(lines, (str, Path)):
+        lines = [lines]
+    folders = [Path(line) for line in lines or [] if isinstance(line, Path) or "/" in line]
+    if not folders:
+        factory_root = root if isinstance(root, FactoryRoot) else find_root(root)
+        prepare_if_dev(factory_root.dbt_project_dir)
+        return load_factory(factory_root, [str(line) for line in lines or []] or None)
+    specs = []
+    for folder in folders:
+        folder_root = find_root(folder.expanduser().resolve().parent.parent)
+        prepare_if_dev(folder_root.dbt_project_dir)
+        specs.append(load_line(folder, folder_root))
+    raise_all(check_across_lines(specs))
+    return specs
+
+
+def build_definitions(lines: Sequence[str | Path] | str | Path | None = None, *,
+                      root: FactoryRoot | Path | str | None = None, home: Path | str | None = None,
+                      specs: Sequence[FactorySpec] | None = None) -> dg.Definitions:
+    """One code location for the factory's lines (or `lines`), writing into a factory home.
+
+    Loading has no side effect: no dbt parse (but Dagster's own under `dagster dev`), no
+    environment change, no write.
+    """
+    specs = list(specs) if specs is not None else load_specs(lines, root)
     with warnings.catch_warnings():  # backfill policies and partition mappings are used knowingly
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return _definitions(spec, resolve_home(home))
+        return _definitions(specs, resolve_home(home))
 
 
-def _definitions(spec: FactorySpec, home_path: Path) -> dg.Definitions:
-    os.environ["FACTORY_HOME"] = str(home_path)  # dbt, run as a child process, reads it
+def _definitions(specs: list[FactorySpec], home_path: Path) -> dg.Definitions:
     resources: dict[str, object] = {"factory": FactoryResource(home=str(home_path))}
-    if spec.dbt_project_dir is not None:
-        resources["dbt"] = dbt_resource(spec)
-    gates = build_gates(spec)
-    assets = build_assets(spec, gates)
-    checks = build_checks(spec, gates, assets)
+    dbt_projects = {s.dbt_project_dir for s in specs} - {None}
+    if dbt_projects:
+        resources["dbt"] = dbt_cli(next(iter(dbt_projects)))
+    gates = {spec.name: build_gates(spec) for spec in specs}
+    assets = {spec.name: build_assets(spec, gates[spec.name]) for spec in specs}
+    checks = {spec.name: build_checks(spec, gates[spec.name], assets[spec.name]) for spec in specs}
+    every = [a for spec in specs for a in (*assets[spec.name], *checks[spec.name])]
+    graph = asset_graph(every, resources)  # built once: every selection and report resolves on it
+    automation: dict[str, list] = {"jobs": [], "sensors": [], "schedules": []}
+    for spec in specs:
+        keys = {k for a in assets[spec.name] for k in a.keys}
+        for kind, definitions in build_automation(spec, keys, graph).items():
+            automation[kind] += definitions
+    automation["sensors"] += build_openlineage_sensors(specs)
     return dg.Definitions(
-        assets=[*assets, *build_governance_assets(spec, gates, [*assets, *checks])],
-        asset_checks=checks,
-        **build_automation(spec, assets),
+        assets=[*(a for spec in specs for a in assets[spec.name]),
+                *build_governance_assets(specs, gates, graph)],
+        asset_checks=[c for spec in specs for c in checks[spec.name]],
+        **automation,
         resources=resources,
         # One process writes the embedded DuckDB warehouse at a time.
         executor=dg.in_process_executor,

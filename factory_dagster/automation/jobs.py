@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+from factory_dagster.compat import AssetGraph
 
 from factory_dagster.automation.partitions import partitions_def
 from factory_dagster.spec import FactorySpec

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+from factory_dagster.compat import AssetGraph
 
 from factory_dagster.automation import landing
 from factory_dagster.automation.jobs import checked_selection

@@ -1,4 +1,4 @@
-"""`factory backfill`: one run over a partition range, with a summary per partition."""
+"""`factory backfill`: one run per line over a partition range, with a summary per partition."""
 
 from __future__ import annotations
 
@@ -41,9 +41,13 @@ def print_partitions(console: Console, report: RunReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(prepare=not args.no_prepare)
-    keys, tags = plan(loaded, args.select, args.start, args.end, partitioned_only=True)
+    runs = plan(loaded, args.select, args.start, args.end, partitioned_only=True)
     console = Console(file=sys.stdout, highlight=False)
-    report = run_with_progress(loaded, keys, tags, args.verbose, console)
-    print_partitions(console, report)
-    print_summary(console, loaded.spec, report)
-    return exit_code(report.success)
+    success = True
+    for line_run in runs:
+        report = run_with_progress(loaded, line_run, args.verbose, console)
+        print_partitions(console, report)
+        if line_run.spec is not None:
+            print_summary(console, line_run.spec, report)
+        success = success and report.success
+    return exit_code(success)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import dagster as dg
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,7 +18,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from factory_dagster.cli.common import Loaded, exit_code, fail, load
+from factory_dagster.automation.partitions import RANGE_END, RANGE_START
+from factory_dagster.cli.common import Loaded, errors, exit_code, fail, load
 from factory_dagster.cli.summary import print_summary
 from factory_dagster.execution.instance import factory_instance
 from factory_dagster.execution.report import RunReport
@@ -28,6 +31,7 @@ from factory_dagster.execution.runner import (
 )
 from factory_dagster.lineage.openlineage import emit_run
 from factory_dagster.products.dbt import FULL_REFRESH_TAG
+from factory_dagster.spec import FactorySpec
 
 
 def add_range_options(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -47,53 +51,82 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass
+class LineRun:
+    """One run of a `factory build`: the selected assets of one line (None: the governance reports)."""
+
+    spec: FactorySpec | None
+    keys: list[dg.AssetKey]
+    tags: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        return f"line [bold]{self.spec.name}[/]" if self.spec else "the governance reports"
+
+
 def plan(loaded: Loaded, select: str | None, start: str | None, end: str | None,
-         partitioned_only: bool = False, full_refresh: bool = False) -> tuple[list[dg.AssetKey], dict[str, str]]:
-    """The asset keys and partition range tags of one run; user errors end the command."""
+         partitioned_only: bool = False, full_refresh: bool = False) -> list[LineRun]:
+    """One run per line the selection touches, each with its partition range tags; user errors
+    end the command. Lines run apart: each has its own partitioning."""
     if full_refresh and (start or end):
         fail("--full-refresh rebuilds dbt models from scratch, over every partition: drop --start/--end")
     try:
         keys = resolve_selection(loaded.defs, select)
     except Exception as exc:  # dagster raises several types for a selection it cannot parse
         fail(f"invalid selection {select!r}: {exc}")
+    graph = loaded.defs.resolve_asset_graph()
     if partitioned_only:
-        graph = loaded.defs.resolve_asset_graph()
         keys = [k for k in keys if graph.get(k).partitions_def is not None]
     if not keys:
         fail(f"the selection {select!r} matches no {'partitioned ' if partitioned_only else ''}asset")
-    try:
-        tags = partition_tags(loaded.defs, keys, start, end)
-    except SelectionError as exc:
-        fail(str(exc))
-    return keys, {**tags, FULL_REFRESH_TAG: "true"} if full_refresh else tags
+    by_line: dict[str | None, list[dg.AssetKey]] = {}
+    for key in keys:
+        spec = loaded.line_of_key(key)
+        by_line.setdefault(spec.name if spec else None, []).append(key)
+    specs = {spec.name: spec for spec in loaded.specs}
+    runs, problems = [], []
+    for line, line_keys in sorted(by_line.items(), key=lambda item: (item[0] is None, item[0] or "")):
+        try:
+            tags = partition_tags(loaded.defs, line_keys, start, end)
+        except SelectionError as exc:
+            problems.append(f"line {line}: {exc}" if line and len(by_line) > 1 else str(exc))
+            continue
+        runs.append(LineRun(specs.get(line) if line else None, line_keys,
+                            {**tags, FULL_REFRESH_TAG: "true"} if full_refresh else tags))
+    if problems and (not runs or not (start or end)):
+        fail("; ".join(problems))
+    for problem in problems:  # a range given to several lines: those without partitions sit it out
+        errors.print(f"[yellow]skipped {escape(problem)}[/]")
+    return runs
 
 
-def run_with_progress(loaded: Loaded, keys: list[dg.AssetKey], tags: dict[str, str], verbose: bool,
-                      console: Console) -> RunReport:
+def run_with_progress(loaded: Loaded, run: LineRun, verbose: bool, console: Console) -> RunReport:
     instance = factory_instance(loaded.home)
-    span = f", partitions {tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}" \
-        if tags else ""
-    console.print(f"Building {len(keys)} assets of line [bold]{loaded.spec.line.name}[/]{span} into {loaded.home.root}")
+    tags = run.tags
+    span = f", partitions {tags[RANGE_START]}..{tags[RANGE_END]}" if RANGE_START in tags else ""
+    console.print(f"Building {len(run.keys)} assets of {run.label}{span} into {loaded.home.root}")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True, disable=verbose) as progress:
-        task = progress.add_task("starting", total=len(keys))
+        task = progress.add_task("starting", total=len(run.keys))
 
         def on_progress(done: int, current: str) -> None:
             progress.update(task, completed=done, description=f"running {current}")
 
-        report = execute(loaded.defs, instance, keys, tags=tags, on_progress=on_progress,
+        report = execute(loaded.defs, instance, run.keys, tags=tags, on_progress=on_progress,
                          log_dir=None if verbose else loaded.home.logs)
-    record_lineage(loaded, instance, report.run_id, console)
+    if run.spec is not None:
+        record_lineage(loaded, run.spec, instance, report.run_id, console)
     return report
 
 
-def record_lineage(loaded: Loaded, instance: dg.DagsterInstance, run_id: str, console: Console) -> None:
+def record_lineage(loaded: Loaded, spec: FactorySpec, instance: dg.DagsterInstance, run_id: str,
+                   console: Console) -> None:
     """Emit the run's OpenLineage events; a lineage backend that is down never fails a build."""
-    config = loaded.spec.line.openlineage
+    config = spec.line.openlineage
     if not config.enabled:
         return
     try:
-        sent = emit_run(loaded.spec, loaded.defs, loaded.home, instance, run_id)
+        sent = emit_run(spec, loaded.defs, loaded.home, instance, run_id)
     except OSError as exc:
         console.print(f"[yellow]OpenLineage events not sent: {exc}[/]")
         return
@@ -104,9 +137,13 @@ def record_lineage(loaded: Loaded, instance: dg.DagsterInstance, run_id: str, co
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(prepare=not args.no_prepare)
-    keys, tags = plan(loaded, args.select, args.start, args.end, full_refresh=args.full_refresh)
+    runs = plan(loaded, args.select, args.start, args.end, full_refresh=args.full_refresh)
     # Bound now: while the run executes, sys.stdout goes to the run's log file.
     console = Console(file=sys.stdout, highlight=False)
-    report = run_with_progress(loaded, keys, tags, args.verbose, console)
-    print_summary(console, loaded.spec, report)
-    return exit_code(report.success)
+    success = True
+    for line_run in runs:
+        report = run_with_progress(loaded, line_run, args.verbose, console)
+        if line_run.spec is not None:
+            print_summary(console, line_run.spec, report)
+        success = success and report.success
+    return exit_code(success)

@@ -11,7 +11,8 @@ import dagster as dg
 from rich.console import Console
 from rich.markup import escape
 
-from factory_dagster.spec import FactorySpec, SpecError, load_line
+from factory_dagster.products.metadata import LINE_TAG
+from factory_dagster.spec import FactoryRoot, FactorySpec, SpecError, find_root, load_factory
 from factory_dagster.storage.home import FactoryHome
 
 console = Console(highlight=False)
@@ -26,16 +27,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--specs", metavar="DIR",
-                        help="product line spec folder (default: $FACTORY_SPECS or the flights line)")
+    parser.add_argument("--root", metavar="DIR",
+                        help="factory root holding factory.yaml and lines/ (default: $FACTORY_ROOT, else the "
+                             "nearest folder with factory.yaml)")
+    parser.add_argument("--line", metavar="NAME", action="append", dest="lines",
+                        help="a product line to load (repeatable; default: $FACTORY_LINES, else factory.yaml's lines)")
     parser.add_argument("--home", metavar="DIR",
                         help="factory home (default: $FACTORY_HOME or ./.factory)")
 
 
 def apply_common_options(args: argparse.Namespace) -> None:
     """Options become environment variables so that child processes (dbt, dagster dev) agree."""
-    if getattr(args, "specs", None):
-        os.environ["FACTORY_SPECS"] = os.path.abspath(args.specs)
+    if getattr(args, "root", None):
+        os.environ["FACTORY_ROOT"] = os.path.abspath(args.root)
+    if getattr(args, "lines", None):
+        os.environ["FACTORY_LINES"] = ",".join(args.lines)
     home = FactoryHome.resolve(getattr(args, "home", None))
     if home.root.exists() and not home.root.is_dir():
         fail(f"the factory home {home.root} is a file, not a folder")
@@ -44,31 +50,48 @@ def apply_common_options(args: argparse.Namespace) -> None:
 
 @dataclass
 class Loaded:
-    spec: FactorySpec
+    root: FactoryRoot
+    specs: list[FactorySpec]
     defs: dg.Definitions
     home: FactoryHome
 
+    def line_of(self, section: str, name: str, option: str) -> FactorySpec:
+        """The line declaring `name` in `section` (e.g. a model); a one-line error if none does."""
+        for spec in self.specs:
+            if name in getattr(spec, section):
+                return spec
+        names = sorted(n for spec in self.specs for n in getattr(spec, section))
+        fail(f"unknown {option} {name!r} (known: {', '.join(names) or 'none'})")
+
+    def line_of_key(self, key: dg.AssetKey) -> FactorySpec | None:
+        """The line an asset belongs to (None for the governance reports)."""
+        line = self.defs.resolve_asset_graph().get(key).tags.get(LINE_TAG)
+        return next((spec for spec in self.specs if spec.name == line), None)
+
 
 def load(prepare: bool = False) -> Loaded:
-    """Load the line and build its definitions; spec errors end the command with one line each."""
+    """Load the lines and build their definitions; spec errors end the command with one line each.
+
+    `prepare`: parse the dbt project first (`dbt parse`), as `factory prepare` does.
+    """
     from factory_dagster.factory import build_definitions
     from factory_dagster.products.dbt import prepare_dbt_project
 
-    def force_prepare(project_dir):
-        prepare_dbt_project(project_dir, force=True)
-
     try:
-        spec = load_line(prepare_dbt=force_prepare if prepare else None)
+        root = find_root()
+        if prepare and (root.dbt_project_dir / "dbt_project.yml").is_file():
+            prepare_dbt_project(root.dbt_project_dir)
+        specs = load_factory(root)
     except SpecError as exc:
         fail(str(exc))
     except Exception as exc:  # dbt parse errors surface here when preparing
         fail(f"cannot prepare the dbt project: {first_line(exc)}")
     home = FactoryHome.resolve()
     try:
-        defs = build_definitions(spec=spec, home=home.root)
+        defs = build_definitions(specs=specs, home=home.root)
     except SpecError as exc:  # e.g. a GX suite that does not fit its asset
         fail(str(exc))
-    return Loaded(spec, defs, home)
+    return Loaded(root, specs, defs, home)
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,16 +1,18 @@
-"""`factory debt`: the technical-debt report and ML Test Score of the line, for people and CI."""
+"""`factory debt`: the technical-debt report and ML Test Score of every line, for people and CI."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.table import Table
 
 from factory_dagster.cli.common import console, fail, load
 from factory_dagster.execution.instance import factory_instance
 from factory_dagster.factory import build_gates
-from factory_dagster.lineage.assess import assess
+from factory_dagster.lineage.assess import Assessment, assess
+from factory_dagster.lineage.definitions import line_reports
 from factory_dagster.lineage.ml_test_score import SECTIONS
 from factory_dagster.lineage.report import to_json, write_html, write_json
 from factory_dagster.spec import SpecError
@@ -28,38 +30,47 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    gates = build_gates(loaded.spec)
-    try:
-        result = assess(loaded.spec, loaded.defs, factory_instance(loaded.home),
-                        {k: g.suite for k, g in gates.items()})
-    except SpecError as exc:
-        fail(str(exc))
-    report, scores = result.debt, result.scores
-    html = write_html(loaded.home.reports / "debt.html", result.graph, report, scores)
-    write_json(loaded.home.reports / "debt.json", report, scores)
+    instance = factory_instance(loaded.home)
+    results = {}
+    for spec in loaded.specs:
+        gates = build_gates(spec)
+        try:
+            results[spec.name] = assess(spec, loaded.defs, instance, {k: g.suite for k, g in gates.items()})
+        except SpecError as exc:
+            fail(str(exc))
+    html = {}
+    for line, result in results.items():
+        html[line] = write_html(line_reports(loaded.home, line) / "debt.html", result.graph, result.debt, result.scores)
+        write_json(line_reports(loaded.home, line) / "debt.json", result.debt, result.scores)
     if args.format == "json":
-        console.print_json(json.dumps(to_json(report, scores)))
+        console.print_json(json.dumps({"lines": {line: to_json(r.debt, r.scores) for line, r in results.items()}}))
     else:
-        table = Table(title=f"Technical debt of line {loaded.spec.line.name}", title_justify="left")
-        for column in ("severity", "rule", "assets", "evidence", "fix"):
-            table.add_column(column, overflow="fold")
-        for f in report.findings:
-            table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]", f"{f.rule} {f.name}", ", ".join(f.assets),
-                          f.evidence + (f" ({', '.join(f.columns)})" if f.columns else ""), f.fix)
-        console.print(table if report.findings else "No debt found.")
-        counts = report.counts()
-        console.print(f"debt score {report.score}: {counts['high']} high, {counts['medium']} medium, "
-                      f"{counts['low']} low; {len(report.excepted)} accepted by exceptions in the spec")
-        for score in scores:
-            console.print(f"[bold]ML Test Score {score.model}: {score.score:g}[/] ({score.band}) — "
-                          + ", ".join(f"{s} {score.section(s):g}" for s in SECTIONS))
-            tests = Table()
-            for column in ("test", "title", "score", "evidence"):
-                tests.add_column(column, overflow="fold")
-            for t in score.tests:
-                tests.add_row(t.id, t.title, f"{t.score:g}", t.evidence)
-            console.print(tests)
-        console.print(f"HTML report with the lineage graph: {html}")
-    if args.fail_on and report.at_least(args.fail_on):
+        for line, result in results.items():
+            print_line(line, result, html[line])
+    if args.fail_on and any(r.debt.at_least(args.fail_on) for r in results.values()):
         return 1
     return 0
+
+
+def print_line(line: str, result: Assessment, html: Path) -> None:
+    report, scores = result.debt, result.scores
+    table = Table(title=f"Technical debt of line {line}", title_justify="left")
+    for column in ("severity", "rule", "assets", "evidence", "fix"):
+        table.add_column(column, overflow="fold")
+    for f in report.findings:
+        table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]", f"{f.rule} {f.name}", ", ".join(f.assets),
+                      f.evidence + (f" ({', '.join(f.columns)})" if f.columns else ""), f.fix)
+    console.print(table if report.findings else f"Line {line}: no debt found.")
+    counts = report.counts()
+    console.print(f"debt score {report.score}: {counts['high']} high, {counts['medium']} medium, "
+                  f"{counts['low']} low; {len(report.excepted)} accepted by exceptions in the spec")
+    for score in scores:
+        console.print(f"[bold]ML Test Score {score.model}: {score.score:g}[/] ({score.band}) — "
+                      + ", ".join(f"{s} {score.section(s):g}" for s in SECTIONS))
+        tests = Table()
+        for column in ("test", "title", "score", "evidence"):
+            tests.add_column(column, overflow="fold")
+        for t in score.tests:
+            tests.add_row(t.id, t.title, f"{t.score:g}", t.evidence)
+        console.print(tests)
+    console.print(f"HTML report with the lineage graph: {html}")

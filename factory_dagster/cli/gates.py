@@ -44,7 +44,7 @@ def _last_results(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    gates = build_gates(loaded.spec)
+    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec).items()}
     instance = factory_instance(loaded.home)
     last = _last_results(instance, [gate.asset_key for gate in gates.values()])
     rows = []
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         console.print_json(json.dumps({"gates": rows}))
         return 0
-    table = Table(title=f"Quality gates of line {loaded.spec.line.name}", title_justify="left")
+    table = Table(title=f"Quality gates of line {', '.join(s.name for s in loaded.specs)}", title_justify="left")
     for column in ("asset", "suite", "critical / warning / info", "engine", "last result"):
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -26,15 +26,21 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    graph = build_graph(loaded.spec, loaded.defs, factory_instance(loaded.home))
-    columns = ColumnGraph.of(graph)
-    try:
-        asset, column = resolve_target(graph, args.target)
-    except KeyError:
+    instance = factory_instance(loaded.home)
+    graphs = [build_graph(spec, loaded.defs, instance) for spec in loaded.specs]  # lines share no asset
+    for graph in graphs:
+        try:
+            asset, column = resolve_target(graph, args.target)
+            break
+        except KeyError:
+            continue
+    else:
+        names = [n for g in graphs for n in g.nodes]
         asset_part = args.target.rsplit(".", 1)[0] if "." in args.target else args.target
-        close = difflib.get_close_matches(asset_part, list(graph.nodes), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(asset_part, names, n=3, cutoff=0.5)
         fail(f"no asset named {args.target!r}" + (f" (did you mean {', '.join(close)}?)" if close else
-                                                 f" (assets: {', '.join(sorted(graph.nodes)[:8])}, ...)"))
+                                                 f" (assets: {', '.join(sorted(names)[:8])}, ...)"))
+    columns = ColumnGraph.of(graph)
     node = graph.nodes[asset]
     start_columns = [column] if column else (list(node.column_lineage) or node.columns)
     if column and node.columns and column not in node.columns and (asset, column) not in columns.downstream_of:

@@ -1,4 +1,4 @@
-"""`factory list`: the line's assets by group, with kinds, owners and description."""
+"""`factory list`: the assets of every line by group (a group per line), with kinds, owners and description."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             "description": (node.description or "").strip().splitlines()[0] if node.description else "",
         })
     if args.format == "json":
-        console.print_json(json.dumps({"line": loaded.spec.line.name, "groups": groups}))
+        console.print_json(json.dumps({"lines": [s.name for s in loaded.specs], "groups": groups}))
         return 0
     for group in sorted(groups):
         table = Table(title=f"group: {group}", title_justify="left")

@@ -23,12 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    spec = loaded.spec
-    with_landing = [n for n, s in spec.sources.items() if s.landing]
-    names = [args.source] if args.source else with_landing
+    with_landing = {n: spec for spec in loaded.specs for n, s in spec.sources.items() if s.landing}
+    names = [args.source] if args.source else list(with_landing)
     if not names or any(n not in with_landing for n in names):
         fail(f"no source with a landing folder named {args.source!r} (with one: {', '.join(with_landing) or 'none'})")
     for name in names:
+        spec = with_landing[name]
         source = spec.sources[name]
         partitions = spec.partitions[source.partition.partitions]
         try:

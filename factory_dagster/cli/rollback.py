@@ -19,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    if args.model not in loaded.spec.models:
-        fail(f"unknown model {args.model!r} (known: {', '.join(sorted(loaded.spec.models)) or 'none'})")
+    loaded.line_of("models", args.model, "model")
     try:
         served, previous = rollback(loaded.home, factory_instance(loaded.home), args.model, args.to)
     except (LookupError, ArtifactIntegrityError) as exc:

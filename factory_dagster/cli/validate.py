@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from factory_dagster.cli.common import console, load
+from factory_dagster.spec.errors import display_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -13,11 +14,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    spec = loaded.spec
+    for spec in loaded.specs:
+        console.print(
+            f"ok: line {spec.name} ({display_path(spec.spec_dir)}): {len(spec.sources)} sources, "
+            f"{len(spec.dbt_models)} dbt models, {len(spec.feature_sets)} feature sets, "
+            f"{len(spec.models)} models, {len(spec.predictions)} predictions", markup=False)
     assets = len(loaded.defs.resolve_asset_graph().materializable_asset_keys)
-    console.print(
-        f"ok: line {spec.line.name} ({spec.spec_dir}): {len(spec.sources)} sources, "
-        f"{len(spec.dbt_models)} dbt models, {len(spec.feature_sets)} feature sets, "
-        f"{len(spec.models)} models, {len(spec.predictions)} predictions; {assets} assets"
-    )
+    console.print(f"ok: {len(loaded.specs)} line(s), {assets} assets in one code location")
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.utils import make_new_run_id
 
 from factory_dagster.automation.partitions import RANGE_END, RANGE_START, check_range
 from factory_dagster.execution.report import RunReport, build_report
@@ -110,7 +110,7 @@ def execute(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.As
     goes to `<log_dir>/<run id>.log` instead of the terminal.
     """
     job = defs.resolve_implicit_global_asset_job_def()
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # Dagster's own run ids are UUID4 strings
     watcher = _Watcher(instance, run_id, on_progress) if on_progress else None
     log_path = log_dir / f"{run_id}.log" if log_dir else None
     started = time.monotonic()

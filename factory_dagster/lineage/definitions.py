@@ -1,11 +1,13 @@
 """What lineage adds to the code location: the governance assets and the OpenLineage sensors."""
 
+from pathlib import Path
+
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
+from factory_dagster.compat import AssetGraph
 from factory_dagster.gates.gate import Gate
-from factory_dagster.lineage.assess import assess
+from factory_dagster.lineage.assess import Assessment, assess
 from factory_dagster.lineage.graph import REPORT_GROUP
 from factory_dagster.lineage.ml_test_score import SECTIONS
 from factory_dagster.lineage.openlineage import emit_run
@@ -17,68 +19,85 @@ from factory_dagster.lineage.report import (
 )
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
+from factory_dagster.storage.home import FactoryHome
 
 DEBT_ASSET = "technical_debt_report"
 SCORE_ASSET = "ml_test_score"
 
 
-def build_governance_assets(spec: FactorySpec, gates: dict[str, Gate],
-                            line_assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """Two assets that read the whole graph: the debt report and the ML Test Score.
+def line_reports(home: FactoryHome, line: str) -> Path:
+    """Where a line's debt report goes: reports/<line>/ (debt.html, debt.json)."""
+    return home.reports / line
+
+
+def build_governance_assets(specs: list[FactorySpec], gates: dict[str, dict[str, Gate]],
+                            graph: AssetGraph) -> list[dg.AssetsDefinition]:
+    """Two assets that read the whole graph, line by line: the debt report and the ML Test Score.
 
     They have no dependencies on purpose: they judge the graph, they are not part of it.
-    `line_assets`: every asset and check of the line, which they judge.
+    `gates`: each line's gates by asset key; `graph`: every asset and check of the factory.
     """
-    owners = sorted({s.owner for s in spec.models.values()} or {"team:data-platform"})
-    suites = {k: g.suite for k, g in gates.items()}
-    graph = AssetGraph.from_assets(line_assets)
+    owners = sorted({m.owner for s in specs for m in s.models.values()} or {"team:data-platform"})
 
-    def current(context: AssetExecutionContext, factory: FactoryResource):
-        result = assess(spec, graph, context.instance, suites)
+    def current(context: AssetExecutionContext, factory: FactoryResource) -> dict[str, Assessment]:
         home = factory.paths
-        write_html(home.reports / "debt.html", result.graph, result.debt, result.scores)
-        write_json(home.reports / "debt.json", result.debt, result.scores)
-        return result, home
+        results = {}
+        for spec in specs:
+            result = assess(spec, graph, context.instance, {k: g.suite for k, g in gates[spec.name].items()})
+            write_html(line_reports(home, spec.name) / "debt.html", result.graph, result.debt, result.scores)
+            write_json(line_reports(home, spec.name) / "debt.json", result.debt, result.scores)
+            results[spec.name] = result
+        return results
 
     @dg.asset(name=DEBT_ASSET, group_name=REPORT_GROUP, owners=owners, kinds={"python"},
-              description="Technical debt found in the lineage (debt rules TD01-TD23 with the spec's "
-                          "thresholds and reasoned exceptions); also written as reports/debt.html.")
+              description="Technical debt found in the lineage of every line (debt rules TD01-TD23 with each "
+                          "line's thresholds and reasoned exceptions); also written as reports/<line>/debt.html.")
     def debt_report(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
-        result, home = current(context, factory)
-        counts = result.debt.counts()
+        results = current(context, factory)
+        counts = {severity: sum(r.debt.counts()[severity] for r in results.values())
+                  for severity in next(iter(results.values())).debt.counts()}
+        findings = "\n\n".join(f"**line {line}**\n\n{findings_markdown(r.debt)}" for line, r in results.items())
         return dg.MaterializeResult(metadata={
-            "findings": dg.MetadataValue.md(findings_markdown(result.debt)),
-            "debt_score": dg.MetadataValue.int(result.debt.score),
+            "findings": dg.MetadataValue.md(findings),
+            "debt_score": dg.MetadataValue.int(sum(r.debt.score for r in results.values())),
             **{f"{severity}_findings": dg.MetadataValue.int(n) for severity, n in counts.items()},
-            "accepted_by_exceptions": dg.MetadataValue.int(len(result.debt.excepted)),
-            "html_report": dg.MetadataValue.path(str(home.reports / "debt.html")),
+            "accepted_by_exceptions": dg.MetadataValue.int(sum(len(r.debt.excepted) for r in results.values())),
+            "lines": dg.MetadataValue.json({line: {"debt_score": r.debt.score, **r.debt.counts()}
+                                            for line, r in results.items()}),
+            **{f"html_report/{line}": dg.MetadataValue.path(str(line_reports(factory.paths, line) / "debt.html"))
+               for line in results},
         })
 
     @dg.asset(name=SCORE_ASSET, group_name=REPORT_GROUP, owners=owners, kinds={"python"},
-              description="The ML Test Score (Breck et al. 2017) of every model, with the evidence of each "
-                          "of the 28 tests.")
+              description="The ML Test Score (Breck et al. 2017) of every model of every line, with the "
+                          "evidence of each of the 28 tests.")
     def ml_test_score(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
-        result, _ = current(context, factory)
         metadata: dict[str, object] = {}
-        for score in result.scores:
-            metadata[f"{score.model}/score"] = dg.MetadataValue.float(score.score)
-            metadata[f"{score.model}/band"] = score.band
-            metadata[f"{score.model}/sections"] = dg.MetadataValue.json({s: score.section(s) for s in SECTIONS})
-            metadata[f"{score.model}/tests"] = dg.MetadataValue.md(score_markdown(score))
+        for result in current(context, factory).values():
+            for score in result.scores:
+                metadata[f"{score.model}/score"] = dg.MetadataValue.float(score.score)
+                metadata[f"{score.model}/band"] = score.band
+                metadata[f"{score.model}/sections"] = dg.MetadataValue.json({s: score.section(s) for s in SECTIONS})
+                metadata[f"{score.model}/tests"] = dg.MetadataValue.md(score_markdown(score))
         return dg.MaterializeResult(metadata=metadata)
 
     return [debt_report, ml_test_score]
 
 
-def build_openlineage_sensors(spec: FactorySpec) -> list[dg.SensorDefinition]:
-    """Runs launched by the daemon or the UI emit their OpenLineage events when they end."""
-    if not spec.line.openlineage.enabled:
+def build_openlineage_sensors(specs: list[FactorySpec]) -> list[dg.SensorDefinition]:
+    """Runs launched by the daemon or the UI emit their OpenLineage events when they end, each
+    line's assets under its line's OpenLineage settings."""
+    emitting = [spec for spec in specs if spec.line.openlineage.enabled]
+    if not emitting:
         return []
 
     def emit(context, factory: FactoryResource) -> None:
-        sent = emit_run(spec, context.repository_def.asset_graph, factory.paths, context.instance,
-                        context.dagster_run.run_id)
-        context.log.info(f"OpenLineage: {sent} events for run {context.dagster_run.run_id}")
+        for spec in emitting:
+            sent = emit_run(spec, context.repository_def.asset_graph, factory.paths, context.instance,
+                            context.dagster_run.run_id)
+            if sent:
+                context.log.info(f"OpenLineage: {sent} events of line {spec.name} for run "
+                                 f"{context.dagster_run.run_id}")
 
     @dg.run_status_sensor(name="openlineage_on_success", run_status=dg.DagsterRunStatus.SUCCESS,
                           default_status=dg.DefaultSensorStatus.RUNNING,

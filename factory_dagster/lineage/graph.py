@@ -15,10 +15,10 @@ import dagster as dg
 from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.gates.suites import Suite
 from factory_dagster.products.catalog import source_key
-from factory_dagster.products.metadata import metadata_values
+from factory_dagster.products.metadata import LINE_TAG, metadata_values
 from factory_dagster.products.models import PROMOTION_CHECK
 from factory_dagster.spec import FactorySpec
-from factory_dagster.spec.dbt_manifest import load_manifest
+from factory_dagster.spec.dbt_manifest import load_manifest, models_path
 
 Role = Literal["source", "data_product", "feature_set", "model", "predictions", "report"]
 REPORT_GROUP = "governance"
@@ -162,7 +162,7 @@ def _dbt_facts(spec: FactorySpec) -> tuple[dict[str, dict[str, Any]], dict[str, 
     """Per dbt model: layer, key, whether unique+not_null test it; and the exposures."""
     if spec.dbt_project_dir is None:
         return {}, {}
-    manifest = load_manifest(spec.dbt_project_dir)
+    manifest = load_manifest(spec.dbt_project_dir, check_current=False)
     by_id = {uid: node for uid, node in manifest.get("nodes", {}).items() if node.get("resource_type") == "model"}
     tests: dict[str, dict[str, set[str]]] = {}
     for node in manifest.get("nodes", {}).values():
@@ -177,13 +177,14 @@ def _dbt_facts(spec: FactorySpec) -> tuple[dict[str, dict[str, Any]], dict[str, 
         tested = tests.get(node["name"], {})
         keys = [c for c, names in tested.items() if {"unique", "not_null"} <= names]
         facts[node["name"]] = {
-            "layer": node.get("fqn", [None, None])[1] if len(node.get("fqn", [])) > 2 else None,
+            "layer": spec.dbt_models[node["name"]].layer if node["name"] in spec.dbt_models else None,
             "key": node.get("primary_key") or keys[:1],
             "key_tested": bool(keys),
         }
-    names = {uid: node["name"] for uid, node in by_id.items()}
+    names = {uid: node["name"] for uid, node in by_id.items() if node["name"] in spec.dbt_models}
     exposures = {e["name"]: {names[n] for n in e.get("depends_on", {}).get("nodes", []) if n in names}
-                 for e in manifest.get("exposures", {}).values()}
+                 for e in manifest.get("exposures", {}).values()
+                 if e.get("original_file_path", "").startswith(models_path(spec.name))}
     return facts, exposures
 
 
@@ -227,6 +228,8 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
     nodes: dict[str, AssetNode] = {}
     for asset_key in graph.materializable_asset_keys:
         a = graph.get(asset_key)
+        if a.tags.get(LINE_TAG) != spec.name:  # another line's asset, or a governance report
+            continue
         key = asset_key.to_user_string()
         schema = a.metadata.get("dagster/column_schema")
         node = AssetNode(

@@ -17,9 +17,9 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
-from dagster_dbt.dbt_project import using_dagster_dev
 
 from factory_dagster.automation.conditions import follow_upstream
+from factory_dagster.compat import release_duckdb_adapter_connection
 from factory_dagster.automation.partitions import (
     Window,
     full_window,
@@ -27,7 +27,9 @@ from factory_dagster.automation.partitions import (
     window_of,
 )
 from factory_dagster.resources import FactoryResource
+from factory_dagster.products.metadata import LINE_TAG
 from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.dbt_manifest import models_path
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.warehouse import quote, read_arrow
 
@@ -46,21 +48,15 @@ def dbt_cli(project_dir: Path) -> DbtCliResource:
                           dbt_executable=dbt_executable())
 
 
-def manifest_is_stale(project_dir: Path) -> bool:
-    """No manifest yet, or a project file changed after it was written."""
-    manifest = project_dir / "target" / "manifest.json"
-    if not manifest.exists():
-        return True
-    written = manifest.stat().st_mtime
-    files = [project_dir / "dbt_project.yml", *(p for folder in ("models", "macros", "seeds", "snapshots", "tests")
-                                                for p in (project_dir / folder).rglob("*") if p.is_file())]
-    return any(p.exists() and p.stat().st_mtime > written for p in files)
+def prepare_dbt_project(project_dir: Path) -> None:
+    """Write the manifest (`dbt parse`): `factory prepare`'s job, never a definitions load's."""
+    dbt_cli(project_dir).cli(["--quiet", "parse"], target_path=Path("target")).wait()
 
 
-def prepare_dbt_project(project_dir: Path, force: bool = False) -> None:
-    """Write the manifest (`dbt parse`) when forced, under `dagster dev`, or when it is stale."""
-    if force or using_dagster_dev() or manifest_is_stale(project_dir):
-        dbt_cli(project_dir).cli(["--quiet", "parse"], target_path=Path("target")).wait()
+def prepare_if_dev(project_dir: Path) -> None:
+    """Under `dagster dev` only, parse the project as Dagster's own dev-mode preparation does."""
+    if (project_dir / "dbt_project.yml").is_file():
+        dbt_project(project_dir).prepare_if_dev()
 
 
 RUNS_KEPT = 20
@@ -76,8 +72,6 @@ def run_target(home: FactoryHome, context: AssetExecutionContext) -> Path:
     return folder / f"{context.op_def.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
 
 
-def dbt_resource(spec: FactorySpec) -> DbtCliResource:
-    return dbt_cli(spec.dbt_project_dir)
 
 
 FULL_REFRESH_TAG = "factory/dbt_full_refresh"
@@ -89,7 +83,15 @@ def _refresh_args(context: AssetExecutionContext) -> list[str]:
 
 
 class FactoryDbtTranslator(DagsterDbtTranslator):
-    """dbt models follow their upstream automatically, once its blocking checks passed."""
+    """dbt models follow their upstream automatically, once its blocking checks passed; each
+    carries its line's tag (the group comes from `meta.dagster` in dbt_project.yml)."""
+
+    def __init__(self, line: str, settings: DagsterDbtTranslatorSettings | None = None):
+        super().__init__(settings=settings)
+        self.line = line
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        return {**super().get_tags(dbt_resource_props), LINE_TAG: self.line}
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return follow_upstream()
@@ -118,15 +120,17 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
     if spec.dbt_project_dir is None:
         return []
     project = dbt_project(spec.dbt_project_dir)
-    translator = FactoryDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+    translator = FactoryDbtTranslator(spec.name, settings=DagsterDbtTranslatorSettings(enable_code_references=True))
     partitioned = spec.line.dbt.partitioned
+    line_models = f"path:{models_path(spec.name)}"
     definitions = []
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=translator,
-        name=f"{spec.line.name}_dbt_models",
+        name=f"{spec.name}_dbt_models",
+        select=line_models,
         exclude=partitioned.select if partitioned else None,
     )
     def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource) -> Iterator[Any]:
@@ -135,7 +139,7 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
                                target_path=run_target(factory.paths, context)).stream() \
                 .fetch_row_counts().fetch_column_metadata()
         finally:
-            release_adapter_connection()
+            release_duckdb_adapter_connection()
 
     definitions.append(_dbt_models)
     if partitioned is None:
@@ -146,8 +150,8 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=translator,
-        name=f"{spec.line.name}_dbt_{partitioned.partitions}_models",
-        select=partitioned.select,
+        name=f"{spec.name}_dbt_{partitioned.partitions}_models",
+        select=f"{line_models},{partitioned.select}",  # the intersection: the line's partitioned models
         partitions_def=partitions_def(partitions),
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -165,25 +169,8 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
                                  target_path=run_target(factory.paths, context))
             events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
         finally:
-            release_adapter_connection()
+            release_duckdb_adapter_connection()
         yield from _partition_rows(spec, factory.paths.warehouse, events, window)
 
     definitions.append(_partitioned_models)
     return definitions
-
-
-def release_adapter_connection() -> None:
-    """Close the DuckDB handle dagster-dbt's in-process adapter keeps after fetching metadata.
-
-    DuckDB refuses a second in-process connection to the same file with another configuration,
-    so the factory's own reads after a dbt step would fail while that handle lives.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing shared with the factory's DuckDB connections
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment = DuckDBConnectionManager._ENV
-        DuckDBConnectionManager._ENV = None
-    if environment is not None:
-        environment.close()

@@ -18,6 +18,7 @@ from factory_dagster.products.feature_blocks import (
     source_columns,
 )
 from factory_dagster.products.metadata import (
+    LINE_TAG,
     partition_rows,
     spec_version,
     table_metadata,
@@ -104,11 +105,11 @@ def build_feature_set_asset(spec: FactorySpec, name: str, gate: Gate | None = No
     @dg.asset(
         key=name,
         deps=deps,
-        group_name=fs.group or "features",
+        group_name=fs.group or spec.name,
         owners=[fs.owner],
         description=fs.description,
         kinds={"polars", "parquet"},
-        tags=fs.tags,
+        tags={**fs.tags, LINE_TAG: spec.name},
         code_version=spec_version(fs),
         partitions_def=partitions_def(partitions) if partitions else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,

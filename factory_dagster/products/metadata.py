@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 # Bump when a builder changes what it produces from the same spec.
 BUILDER_VERSION = "1"
+LINE_TAG = "factory/line"  # on every asset of a line: which line declared it
 
 
 def spec_version(*entries: BaseModel | str) -> str:

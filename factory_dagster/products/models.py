@@ -12,7 +12,7 @@ from dagster import AssetExecutionContext
 from factory_dagster.automation.conditions import freshness_policy
 from factory_dagster.products.column_lineage import as_metadata, model_lineage
 from factory_dagster.products.feature_sets import feature_dataset
-from factory_dagster.products.metadata import spec_version
+from factory_dagster.products.metadata import LINE_TAG, spec_version
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.models import ModelSpec
@@ -111,11 +111,11 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=name,
         deps=list(model.features),
-        group_name=model.group or "models",
+        group_name=model.group or spec.name,
         owners=[model.owner],
         description=model.description,
         kinds={"scikitlearn"},
-        tags=model.tags,
+        tags={**model.tags, LINE_TAG: spec.name},
         code_version=code_version,
         output_required=False,
         freshness_policy=freshness_policy(model.freshness),

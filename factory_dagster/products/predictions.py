@@ -14,6 +14,7 @@ from factory_dagster.products.catalog import PREDICTIONS_SCHEMA
 from factory_dagster.products.column_lineage import as_metadata, predictions_lineage
 from factory_dagster.products.feature_sets import write_partitions
 from factory_dagster.products.metadata import (
+    LINE_TAG,
     markdown_table,
     partition_rows,
     spec_version,
@@ -67,11 +68,11 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
     @dg.asset(
         key=name,
         deps=[predictions.model, *model.features],
-        group_name=predictions.group or "predictions",
+        group_name=predictions.group or spec.name,
         owners=[predictions.owner],
         description=predictions.description,
         kinds={"scikitlearn", "polars", "parquet"},
-        tags=predictions.tags,
+        tags={**predictions.tags, LINE_TAG: spec.name},
         code_version=spec_version(predictions, model),
         partitions_def=partitions_def(partitions) if partitions else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,

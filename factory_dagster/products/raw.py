@@ -16,6 +16,7 @@ from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.publish import audit_then_publish
 from factory_dagster.products.catalog import RAW_SCHEMA, source_key
 from factory_dagster.products.metadata import (
+    LINE_TAG,
     column_schema,
     partition_rows,
     spec_version,
@@ -75,11 +76,11 @@ def build_source_asset(spec: FactorySpec, name: str, gate: Gate | None = None) -
 
     @dg.asset(
         key=key,
-        group_name=source.group or "raw",
+        group_name=source.group or spec.name,
         owners=[source.owner],
         description=source.description,
         kinds={"duckdb", "polars"},
-        tags=source.tags,
+        tags={**source.tags, LINE_TAG: spec.name},
         code_version=spec_version(source),
         partitions_def=partitions_def(partitions) if partitions else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,

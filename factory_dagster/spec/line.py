@@ -17,6 +17,7 @@ from factory_dagster.spec.models import (
     PredictionsSpec,
     SourceSpec,
 )
+from factory_dagster.spec.root import FactoryRoot
 from factory_dagster.spec.time import JobSpec, PartitionsSpec, ScheduleSpec, SensorSpec
 from factory_dagster.spec.yaml_source import KeyPath, YamlDocument, format_key_path
 
@@ -25,7 +26,8 @@ from factory_dagster.spec.yaml_source import KeyPath, YamlDocument, format_key_p
 class FactorySpec:
     """A validated product line. Built by `load_line`; read by the builders and the CLI."""
 
-    spec_dir: Path
+    name: str  # the line's folder name: lines/<name>/
+    root: FactoryRoot
     line: LineSpec
     debt: DebtSpec = field(default_factory=DebtSpec)
     partitions: dict[str, PartitionsSpec] = field(default_factory=dict)
@@ -36,8 +38,7 @@ class FactorySpec:
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     sensors: dict[str, SensorSpec] = field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
-    dbt_project_dir: Path | None = None
-    dbt_models: dict[str, DbtModelInfo] = field(default_factory=dict)
+    dbt_models: dict[str, DbtModelInfo] = field(default_factory=dict)  # the line's own models
     documents: dict[tuple[str, str], YamlDocument] = field(default_factory=dict)
 
     def error(self, section: str, name: str, rest: KeyPath, reason: str, at: KeyPath = ()) -> SpecError:
@@ -52,10 +53,18 @@ class FactorySpec:
             doc.line_of((*path, *at)) if doc else None,
         )
 
-    def resolve_path(self, value: str) -> Path:
-        """A path written in the spec: absolute, or relative to the spec folder."""
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else (self.spec_dir / path).resolve()
+    @property
+    def spec_dir(self) -> Path:
+        return self.root.line_dir(self.name)
+
+    @property
+    def suites_dir(self) -> Path:
+        return self.root.suites_dir(self.name)
+
+    @property
+    def dbt_project_dir(self) -> Path | None:
+        """The dbt project, when the line has models in it (dbt_project/models/<line>/)."""
+        return self.root.dbt_project_dir if self.root.dbt_models_dir(self.name).is_dir() else None
 
     # The data products a feature set or a lookup may read: raw sources, dbt models, predictions.
     def data_products(self) -> dict[str, tuple[str, ...] | None]:
@@ -103,7 +112,7 @@ class FactorySpec:
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary, used by `factory list --format json` and debugging."""
         return {
-            "line": self.line.name,
+            "line": self.name,
             "spec_dir": str(self.spec_dir),
             "sources": sorted(self.sources),
             "dbt_models": sorted(self.dbt_models),

@@ -1,32 +1,26 @@
-"""Load a product line: every `*.yaml` in a spec folder, validated into a FactorySpec."""
+"""Load product lines: every `*.yaml` in lines/<name>/, validated into a FactorySpec per line."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from factory_dagster.spec.dbt_manifest import dbt_models, load_manifest, manifest_path
+from factory_dagster.spec.across_lines import check_across_lines
+from factory_dagster.spec.dbt_manifest import ManifestError, dbt_models, load_manifest, models_path
 from factory_dagster.spec.debt import DebtSpec
-from factory_dagster.spec.errors import SpecError, SpecErrors
+from factory_dagster.spec.errors import SpecError, SpecErrors, known
 from factory_dagster.spec.line import FactorySpec
 from factory_dagster.spec.models import SECTIONS, LineSpec
 from factory_dagster.spec.pydantic_errors import explain
 from factory_dagster.spec.references import check_references
+from factory_dagster.spec.root import LINES_DIR, FactoryRoot, find_root
 from factory_dagster.spec.yaml_source import YamlDocument, format_key_path, load_yaml
 
-DEFAULT_LINE = Path(__file__).resolve().parent.parent / "lines" / "flights" / "specs"
 SINGLETONS = {"line": LineSpec, "debt": DebtSpec}  # sections holding one entry, not a mapping
 ALL_SECTIONS = (*SINGLETONS, *SECTIONS)
-
-
-def default_spec_dir() -> Path:
-    """`FACTORY_SPECS` if set, else the shipped flights product line."""
-    configured = os.environ.get("FACTORY_SPECS")
-    return Path(configured).expanduser().resolve() if configured else DEFAULT_LINE
 
 
 def _validation_errors(doc: YamlDocument, prefix: tuple[Any, ...], model: type, data: Any,
@@ -38,8 +32,7 @@ def _validation_errors(doc: YamlDocument, prefix: tuple[Any, ...], model: type, 
     return errors
 
 
-def _parse(spec_dir: Path, docs: list[YamlDocument],
-           prepare_dbt: Callable[[Path], None] | None) -> tuple[FactorySpec, list[SpecError]]:
+def _parse(root: FactoryRoot, line_name: str, docs: list[YamlDocument]) -> tuple[FactorySpec, list[SpecError]]:
     errors: list[SpecError] = []
     singles: dict[str, Any] = {}
     single_docs: dict[str, YamlDocument] = {}
@@ -90,47 +83,64 @@ def _parse(spec_dir: Path, docs: list[YamlDocument],
                     errors.extend(_validation_errors(doc, (section, name), model, entry, exc))
 
     line: LineSpec | None = singles.get("line")
-    line_doc = single_docs.get("line")
-    if line_doc is None:
-        errors.insert(0, SpecError(spec_dir, "line",
-                                   "no spec file declares the 'line' section (name, description)"))
-    spec = FactorySpec(spec_dir=spec_dir, line=line or LineSpec(name="invalid", description="-"),
+    if single_docs.get("line") is None:
+        errors.insert(0, SpecError(root.line_dir(line_name), "line",
+                                   "no spec file declares the 'line' section (description, ...)"))
+    spec = FactorySpec(name=line_name, root=root, line=line or LineSpec(description="-"),
                        debt=singles.get("debt") or DebtSpec(), documents=documents, **entries)
-    if line is not None and line.dbt is not None and line_doc is not None:
-        spec.dbt_project_dir = spec.resolve_path(line.dbt.project_dir)
+    if spec.dbt_project_dir is not None:
         try:
-            if prepare_dbt is not None and (spec.dbt_project_dir / "dbt_project.yml").exists():
-                prepare_dbt(spec.dbt_project_dir)
-            spec.dbt_models = dbt_models(load_manifest(spec.dbt_project_dir))
-        except FileNotFoundError:
-            where = manifest_path(spec.dbt_project_dir)
-            reason = (f"dbt project not found at {spec.dbt_project_dir}"
-                      if not (spec.dbt_project_dir / "dbt_project.yml").exists()
-                      else f"dbt manifest {where} is missing: run 'factory prepare' (dbt parse)")
-            errors.append(SpecError(line_doc.path, "line.dbt.project_dir", reason,
-                                    line_doc.line_of(("line", "dbt", "project_dir"))))
+            spec.dbt_models = dbt_models(load_manifest(spec.dbt_project_dir), models_path(line_name))
+        except ManifestError as exc:
+            errors.append(SpecError(exc.path, "", exc.reason))
+    elif line is not None and line.dbt.partitioned is not None:
+        errors.append(spec.error("line", "line", ("dbt", "partitioned"),
+                                 f"the line has no dbt models ({root.dbt_models_dir(line_name)} not found)"))
     return spec, errors
 
 
-def load_line(spec_dir: Path | str | None = None,
-              prepare_dbt: Callable[[Path], None] | None = None) -> FactorySpec:
-    """Load and validate a product line; raises SpecError (one line per problem) if invalid.
+def load_line(line: str | Path, root: FactoryRoot | Path | str | None = None) -> FactorySpec:
+    """Load and validate one product line; raises SpecError (one line per problem) if invalid.
 
-    `prepare_dbt(project_dir)` runs before the dbt manifest is read (e.g. `dbt parse` under
-    `dagster dev`).
+    `line` is the line's name (found under the factory root), or its folder `<root>/lines/<name>`.
     """
-    spec_dir = Path(spec_dir).resolve() if spec_dir is not None else default_spec_dir()
+    if isinstance(line, Path) or "/" in line or line in (".", ".."):
+        folder = Path(line).expanduser().resolve()
+        if not folder.is_dir():
+            raise SpecError(folder, "", "line folder not found")
+        if folder.parent.name != LINES_DIR:
+            raise SpecError(folder, "", f"a line's folder lives at <factory root>/{LINES_DIR}/<name>/")
+        if not (isinstance(root, FactoryRoot) and root.path == folder.parent.parent):
+            root = find_root(folder.parent.parent)
+        name = folder.name
+    else:
+        root = root if isinstance(root, FactoryRoot) else find_root(root)
+        name = line
+    spec_dir = root.line_dir(name)
     if not spec_dir.is_dir():
-        raise SpecError(spec_dir, "", "spec folder not found")
+        raise SpecError(spec_dir, "", f"line '{name}' not found (lines: {known(root.available_lines())})")
     files = sorted(p for p in spec_dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         raise SpecError(spec_dir, "", "no *.yaml spec files in this folder")
     docs = [load_yaml(path) for path in files]
-    spec, errors = _parse(spec_dir, docs, prepare_dbt)
+    spec, errors = _parse(root, name, docs)
     if not errors:
         errors = check_references(spec)
+    raise_all(errors)
+    return spec
+
+
+def load_factory(root: FactoryRoot | Path | str | None = None, lines: Sequence[str] | None = None
+                 ) -> list[FactorySpec]:
+    """Every line the factory serves (or `lines`), validated, with names unique across lines."""
+    root = root if isinstance(root, FactoryRoot) else find_root(root)
+    specs = [load_line(name, root) for name in root.served_lines(lines)]
+    raise_all(check_across_lines(specs))
+    return specs
+
+
+def raise_all(errors: list[SpecError]) -> None:
     if len(errors) == 1:
         raise errors[0]
     if errors:
         raise SpecErrors(errors)
-    return spec

@@ -57,14 +57,14 @@ class DbtPartitionedSpec(Strict):
 
 
 class DbtSpec(Strict):
-    project_dir: NonEmpty  # relative to the spec folder, or absolute
+    """How the line runs its dbt models (dbt_project/models/<line>/): which are partitioned."""
+
     partitioned: DbtPartitionedSpec | None = None
 
 
 class GatesSpec(Strict):
-    """Quality gates: GX suites named after the asset they gate (`raw.flights.json`)."""
+    """Quality gates: GX suites in expectations/<line>/, named after the asset they gate."""
 
-    suites_dir: NonEmpty  # relative to the spec folder, or absolute
     engine: Literal["polars", "gx"] = "polars"  # polars: one-pass fast path, GX for the rest
 
 
@@ -92,14 +92,20 @@ class OpenLineageSpec(Strict):
 
 
 class LineSpec(Strict):
-    """The product line itself: its name, its dbt project, its quality gates, its automation."""
+    """The product line itself, named by its folder (lines/<name>/): what it is, how it runs."""
 
-    name: Name
     description: NonEmpty
-    dbt: DbtSpec | None = None
-    gates: GatesSpec | None = None
+    dbt: DbtSpec = DbtSpec()
+    gates: GatesSpec = GatesSpec()
     automation: AutomationSpec = AutomationSpec()
     openlineage: OpenLineageSpec = OpenLineageSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_by_folder(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" in value:
+            raise ValueError("a line is named by its folder (lines/<name>/): remove 'name'")
+        return value
 
 
 class DateParts(Strict):

@@ -78,8 +78,10 @@ class ScheduleSpec(Strict):
     def _target(self) -> ScheduleSpec:
         if (self.job is None) == (self.select is None):
             raise ValueError("give exactly one of job or select")
-        from dagster._utils.schedules import is_valid_cron_string
+        import dagster as dg
 
-        if not is_valid_cron_string(self.cron):
-            raise ValueError(f"{self.cron!r} is not a valid cron expression")
+        try:  # Dagster's own check of a schedule's cron, through its public definition
+            dg.ScheduleDefinition(name="cron_check", cron_schedule=self.cron, job_name="cron_check")
+        except dg.DagsterInvalidDefinitionError:
+            raise ValueError(f"{self.cron!r} is not a valid cron expression") from None
         return self
