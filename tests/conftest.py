@@ -1,9 +1,8 @@
-"""Shared fixtures: environment isolation, spec-folder copies, and one full build of the line."""
+"""Shared fixtures: environment isolation, factory-root copies of the flights line, one full build."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,36 +11,57 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from factory_dagster.spec.loader import DEFAULT_LINE
-
 REPO = Path(__file__).resolve().parent.parent
+FLIGHTS = REPO / "lines" / "flights"  # the shipped flights line, in the repository's factory root
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+
+# Fixtures that build the flights line end to end: a test using one is end to end (slow).
+E2E_FIXTURES = ("flights_build",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the built flights line is e2e even if its module forgot the mark."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in E2E_FIXTURES):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment() -> Iterator[None]:
-    """Builders export FACTORY_HOME/DAGSTER_HOME; undo that after every test."""
+    """Builders export FACTORY_HOME/DAGSTER_HOME (and the CLI FACTORY_ROOT/FACTORY_LINES); undo that
+    after every test."""
     saved = dict(os.environ)
     yield
     os.environ.clear()
     os.environ.update(saved)
 
 
-def copy_line(destination: Path) -> Path:
-    """A copy of the flights spec folder whose dbt project path still points at the repository."""
-    shutil.copytree(DEFAULT_LINE, destination)
-    line_yaml = destination / "line.yaml"
-    text = line_yaml.read_text()
-    text = re.sub(r"project_dir: .*", f"project_dir: {REPO / 'dbt_project'}", text)
-    text = re.sub(r"suites_dir: .*", f"suites_dir: {REPO / 'expectations'}", text)
-    line_yaml.write_text(text)
-    return destination
+def copy_line(destination: Path, line: str = "flights") -> Path:
+    """A factory root at `destination` serving a copy of the repository's line: factory.yaml, the
+    line's specs (lines/<line>/) and suites (expectations/<line>/), and `dbt_project` linked to the
+    repository's (its manifest is shared). Returns the line folder, `destination/lines/<line>`."""
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / "factory.yaml").write_text(f"lines: [{line}]\n")
+    shutil.copytree(REPO / "lines" / line, destination / "lines" / line)
+    shutil.copytree(REPO / "expectations" / line, destination / "expectations" / line)
+    (destination / "dbt_project").symlink_to(REPO / "dbt_project", target_is_directory=True)
+    return destination / "lines" / line
+
+
+def suites_of(spec_dir: Path) -> Path:
+    """The GX suites of a line folder `<root>/lines/<line>`: `<root>/expectations/<line>`."""
+    return spec_dir.parent.parent / "expectations" / spec_dir.name
+
+
+def line_args(spec_dir: Path = FLIGHTS) -> list[str]:
+    """CLI options selecting one line folder `<root>/lines/<line>`: its root and its name."""
+    return ["--root", str(spec_dir.parent.parent), "--line", spec_dir.name]
 
 
 @pytest.fixture
 def line_dir(tmp_path: Path) -> Path:
-    return copy_line(tmp_path / "specs")
+    return copy_line(tmp_path / "factory")
 
 
 @dataclass
@@ -52,8 +72,13 @@ class Build:
     reports: list
 
 
-def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInstance | None = None):
-    """Build every asset of a line into `home` with the CLI's runner; returns (defs, instance, report)."""
+def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInstance | None = None,
+              line: str | None = None):
+    """Build every asset of one line into `home` with the CLI's runner; returns (defs, instance, report).
+
+    The line is the folder `spec_dir` (`<root>/lines/<line>`), else the repository's line named
+    `line`, else the repository's flights line (never every line of the factory).
+    """
     from factory_dagster.execution.instance import factory_instance
     from factory_dagster.execution.runner import (
         execute,
@@ -61,25 +86,27 @@ def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInst
         resolve_selection,
     )
     from factory_dagster.factory import build_definitions
+    from factory_dagster.lineage.openlineage import emit_run
+    from factory_dagster.spec import load_line
     from factory_dagster.storage.home import FactoryHome
 
-    defs = build_definitions(spec_dir=spec_dir, home=home)
+    assert spec_dir is None or line is None, "give a line folder or a line name, not both"
+    specs = [load_line(spec_dir if spec_dir is not None else REPO / "lines" / (line or "flights"))]
+    defs = build_definitions(specs=specs, home=home)
     instance = instance or factory_instance(FactoryHome(home))
     keys = resolve_selection(defs, None)
     report = execute(defs, instance, keys, tags=partition_tags(defs, keys), log_dir=home / "logs")
-    from factory_dagster.lineage.openlineage import emit_run
-    from factory_dagster.spec import load_line
-
-    emit_run(load_line(spec_dir), defs, FactoryHome(home), instance, report.run_id)
+    for spec in specs:
+        emit_run(spec, defs, FactoryHome(home), instance, report.run_id)
     return defs, instance, report
 
 
 @pytest.fixture(scope="session")
 def flights_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
-    """The shipped flights line built twice into one temporary factory home."""
+    """The shipped flights line (only that line) built into one temporary factory home."""
     home = tmp_path_factory.mktemp("factory_home")
     saved = dict(os.environ)
-    for name in ("DAGSTER_HOME", "FACTORY_SPECS", "FACTORY_HOME"):
+    for name in ("DAGSTER_HOME", "FACTORY_ROOT", "FACTORY_LINES", "FACTORY_HOME"):
         os.environ.pop(name, None)
     try:
         defs, instance, first = build_all(home)

@@ -1,4 +1,5 @@
-"""Small synthetic factories, written as spec folders, for planting one debt at a time.
+"""Small synthetic factories, written as factory roots (lines/<line>/, expectations/<line>/,
+dbt_project/models/<line>/), for planting one debt at a time.
 
 The clean factory: a raw `events` source → `event_features` → `label_model` → `label_scores`,
 every product owned, described, keyed, gated (with a drift bound), fresh and seeded. With
@@ -73,105 +74,127 @@ def feature_set_entry(source: str, features: dict, labels: list[str] | None = No
             "timestamp": "day", "labels": labels or [], "features": features}
 
 
-def write_dbt(project: Path, steps: int, unowned: str | None = None) -> None:
-    """stg_events → int_step_1 … int_step_n → fct_events, each tested and documented; fct exposed."""
-    models = project / "models"
+def write_dbt(root: Path, steps: int, unowned: str | None = None, line: str = "synth", prefix: str = "") -> None:
+    """The line's models in the factory root's dbt project (`root/dbt_project/models/<line>/`):
+    stg_events → int_step_1 … int_step_n → fct_events (each name after `prefix`), each tested and
+    documented; fct exposed. dbt_project.yml configures every line that has models there, each in
+    the Dagster group named after its line."""
+    project = root / "dbt_project"
+    models = project / "models" / line
     for folder in ("staging", "intermediate", "marts"):
         (models / folder).mkdir(parents=True, exist_ok=True)
-    (project / "dbt_project.yml").write_text(textwrap.dedent(f"""\
-        name: synth
+    lines = sorted(p.name for p in (project / "models").iterdir() if p.is_dir())
+    layers = (("staging", "view"), ("intermediate", "view"), ("marts", "table"))
+    configs = "".join(f"    {name}:\n" + "".join(
+        f"      {layer}: {{+materialized: {materialized}, +meta: {{dagster: {{group: {name}, owners: [\"{OWNER}\"]}}}}}}\n"
+        for layer, materialized in layers) for name in lines)
+    (project / "dbt_project.yml").write_text(textwrap.dedent("""\
+        name: factory
         version: "1.0.0"
         profile: factory
         config-version: 2
         models:
-          synth:
-            staging: {{+materialized: view, +meta: {{dagster: {{group: staging, owners: ["{OWNER}"]}}}}}}
-            intermediate: {{+materialized: view, +meta: {{dagster: {{group: intermediate, owners: ["{OWNER}"]}}}}}}
-            marts: {{+materialized: table, +meta: {{dagster: {{group: marts, owners: ["{OWNER}"]}}}}}}
-        """))
+          factory:
+        """) + configs)
     (project / "profiles.yml").write_text((REPO / "dbt_project" / "profiles.yml").read_text())
-    (models / "staging" / "_sources.yml").write_text(textwrap.dedent("""\
+    events = f"{prefix}events"
+    (models / "staging" / "_sources.yml").write_text(textwrap.dedent(f"""\
         version: 2
         sources:
           - name: raw
             schema: raw
-            tables: [{name: events, description: Raw events.}]
+            tables: [{{name: {events}, description: Raw events.}}]
         """))
     columns = ["id", "day", "grp", "value", "amount", "label"]
-    chain = [("staging", "stg_events", "{{ source('raw', 'events') }}", [])]
-    previous = "stg_events"
+    chain = [("staging", f"{prefix}stg_events", f"{{{{ source('raw', '{events}') }}}}", [])]
+    previous = f"{prefix}stg_events"
     extra: list[str] = []
     for step in range(1, steps + 1):
         extra = [*extra, f"v_{step}"]
-        chain.append(("intermediate", f"int_step_{step}", f"{{{{ ref('{previous}') }}}}", list(extra)))
-        previous = f"int_step_{step}"
-    chain.append(("marts", "fct_events", f"{{{{ ref('{previous}') }}}}", [*extra, "volume"]))
+        chain.append(("intermediate", f"{prefix}int_step_{step}", f"{{{{ ref('{previous}') }}}}", list(extra)))
+        previous = f"{prefix}int_step_{step}"
+    chain.append(("marts", f"{prefix}fct_events", f"{{{{ ref('{previous}') }}}}", [*extra, "volume"]))
     for folder, name, upstream, added in chain:
-        if name.startswith("int_step_"):
+        if name.startswith(f"{prefix}int_step_"):
             step = int(name.rsplit("_", 1)[1])
             select = f"select *, value + {step} as v_{step} from {upstream}"
-        elif name == "fct_events":
+        elif name == f"{prefix}fct_events":
             select = f"select *, value * amount as volume from {upstream}"
         else:
             select = f"select * from {upstream}"
-        config = ("{{ config(meta={'dagster': {'group': '" + folder + "'}}) }}\n") if name == unowned else ""
+        config = ("{{ config(meta={'dagster': {'group': '" + line + "'}}) }}\n") if name == unowned else ""
         (models / folder / f"{name}.sql").write_text(config + select + "\n")
         described = [{"name": c, "description": f"The {c}."} for c in columns + added]
         described[0]["data_tests"] = ["unique", "not_null"]
         (models / folder / f"_{name}.yml").write_text(json.dumps({"version": 2, "models": [
             {"name": name, "description": f"Events, step {name}.", "columns": described}]}))
-    (models / "marts" / "_exposures.yml").write_text(textwrap.dedent("""\
+    (models / "marts" / "_exposures.yml").write_text(textwrap.dedent(f"""\
         version: 2
         exposures:
-          - name: events_dashboard
+          - name: {prefix}events_dashboard
             type: dashboard
             description: Reads the events mart.
-            owner: {name: Synth, email: synth@example.com}
-            depends_on: [ref('fct_events')]
+            owner: {{name: Synth, email: synth@example.com}}
+            depends_on: [ref('{prefix}fct_events')]
         """))
 
 
 def make_factory(root: Path, *, gate_source: bool = True, seed: bool = True, spare_feature_set: bool = False,
                  explicit_features: bool = False, stacked_model: bool = False, untrained_model: bool = False,
-                 dbt_steps: int = 0, unowned_model: str | None = None) -> Path:
-    """A spec folder (plus data, suites and an optional dbt project) under `root`."""
-    specs, suites = root / "specs", root / "suites"
+                 dbt_steps: int = 0, unowned_model: str | None = None, line: str = "synth",
+                 prefix: str = "") -> Path:
+    """A synthetic line in the factory root `root` (created if need be): `root/factory.yaml` serving
+    it (added to the lines already there), its specs in `root/lines/<line>/`, its suites in
+    `root/expectations/<line>/`, its data file in `root`, and with `dbt_steps` its models in
+    `root/dbt_project/models/<line>/` (run `prepare_dbt_project(root / "dbt_project")` before
+    loading). Every product name starts with `prefix` (names are unique across a factory's lines).
+    Returns the line folder."""
+    specs, suites = root / "lines" / line, root / "expectations" / line
     specs.mkdir(parents=True)
-    suites.mkdir()
-    write_events(root / "events.csv")
-    line: dict = {"name": "synth", "description": "A synthetic line.", "gates": {"suites_dir": str(suites)},
-                  "automation": {"enabled": False}, "openlineage": {"enabled": False}}
+    suites.mkdir(parents=True)
+    config = root / "factory.yaml"
+    served = (yaml.safe_load(config.read_text()) or {}).get("lines", []) if config.exists() else []
+    config.write_text(yaml.safe_dump({"lines": [*served, line]}))
+
+    def n(name: str) -> str:
+        return f"{prefix}{name}"
+
+    data = root / f"{n('events')}.csv"
+    write_events(data)
+    line_spec: dict = {"description": "A synthetic line.", "automation": {"enabled": False},
+                       "openlineage": {"enabled": False}}
     if dbt_steps:
-        write_dbt(root / "dbt", dbt_steps, unowned_model)
-        line["dbt"] = {"project_dir": str(root / "dbt")}
-    sources = {"events": {
-        "description": "Raw events.", "owner": OWNER, "file": str(root / "events.csv"), "primary_key": ["id"],
+        write_dbt(root, dbt_steps, unowned_model, line, prefix)
+    sources = {n("events"): {
+        "description": "Raw events.", "owner": OWNER, "file": str(data), "primary_key": ["id"],
         "columns": {"id": "int", "day": "date", "grp": "string", "value": "float", "amount": "float",
                     "label": "int"}}}
-    feature_sets = {"event_features": feature_set_entry(
-        "fct_events" if dbt_steps else "events",
+    feature_sets = {n("event_features"): feature_set_entry(
+        n("fct_events") if dbt_steps else n("events"),
         {"grp": "grp", "value": "value", "amount_ratio": {"ratio": {"numerator": "amount", "denominator": "value"}}},
         ["label"])}
-    models = {"label_model": model_entry({"event_features": ["grp", "value"] if explicit_features else "all"}, seed)}
-    predictions = {"label_scores": predictions_entry("label_model")}
-    documents = {"event_features": features_suite("event_features"), "label_scores": scores_suite("label_scores")}
+    models = {n("label_model"): model_entry(
+        {n("event_features"): ["grp", "value"] if explicit_features else "all"}, seed)}
+    predictions = {n("label_scores"): predictions_entry(n("label_model"))}
+    documents = {n("event_features"): features_suite(n("event_features")),
+                 n("label_scores"): scores_suite(n("label_scores"))}
     if gate_source:
-        documents["raw.events"] = suite("raw.events", key_expectations("id"))
+        documents[f"raw.{n('events')}"] = suite(f"raw.{n('events')}", key_expectations("id"))
     if spare_feature_set:
-        feature_sets["spare_features"] = feature_set_entry("events", {"value": "value"}, what="nothing in use")
-        documents["spare_features"] = features_suite("spare_features")
+        feature_sets[n("spare_features")] = feature_set_entry(n("events"), {"value": "value"}, what="nothing in use")
+        documents[n("spare_features")] = features_suite(n("spare_features"))
     if stacked_model:  # the second model learns from the first one's scores of every day
-        predictions["label_scores"] = predictions_entry("label_model", days=40)
-        feature_sets["score_features"] = feature_set_entry("label_scores", {"prior_score": "score"},
-                                                           what="the first model's opinion")
-        models["stacked_model"] = model_entry({"event_features": ["grp"], "score_features": "all"})
-        predictions["stacked_scores"] = predictions_entry("stacked_model")
-        documents["score_features"] = features_suite("score_features", "prior_score")
-        documents["stacked_scores"] = scores_suite("stacked_scores")
+        predictions[n("label_scores")] = predictions_entry(n("label_model"), days=40)
+        feature_sets[n("score_features")] = feature_set_entry(n("label_scores"), {"prior_score": "score"},
+                                                              what="the first model's opinion")
+        models[n("stacked_model")] = model_entry({n("event_features"): ["grp"], n("score_features"): "all"})
+        predictions[n("stacked_scores")] = predictions_entry(n("stacked_model"))
+        documents[n("score_features")] = features_suite(n("score_features"), "prior_score")
+        documents[n("stacked_scores")] = scores_suite(n("stacked_scores"))
     if untrained_model:
-        models["label_model_v2"] = model_entry({"event_features": "all"}, estimator="RandomForestClassifier")
-    for name, body in (("line", line), ("sources", sources), ("feature_sets", feature_sets), ("models", models),
-                       ("predictions", predictions)):
+        models[n("label_model_v2")] = model_entry({n("event_features"): "all"}, estimator="RandomForestClassifier")
+    for name, body in (("line", line_spec), ("sources", sources), ("feature_sets", feature_sets),
+                       ("models", models), ("predictions", predictions)):
         (specs / f"{name}.yaml").write_text(yaml.safe_dump({name: body}, sort_keys=False))
     for name, document in documents.items():
         (suites / f"{name}.json").write_text(json.dumps(document))

@@ -23,8 +23,10 @@ import duckdb
 import pytest
 
 from factory_dagster.cli import main
-from tests.conftest import REPO, Build, copy_line
+from tests.conftest import REPO, Build, copy_line, line_args, suites_of
 from tests.test_flights_line import DATA
+
+pytestmark = pytest.mark.e2e
 
 DOWNSTREAM = ["stg_flights", "int_flights_enriched", "fct_flights", "flight_features", "delay_predictions"]
 DAY = dt.date(2013, 4, 16)
@@ -82,9 +84,10 @@ def fingerprint(home: Path) -> dict[str, object]:
 
 def run_backfill(home: Path, capsys: pytest.CaptureFixture[str], spec_dir: Path | None = None,
                  day: dt.date = DAY) -> tuple[int, str]:
-    """`factory backfill` of one day: the daily chain, from its landing file when there is one."""
+    """`factory backfill` of one day of a line (the repository's flights line unless `spec_dir`): the
+    daily chain, from its landing file when there is one."""
     args = ["backfill", "--start", day.isoformat(), "--end", day.isoformat(), "--no-prepare", "--home", str(home)]
-    code = main(args + (["--specs", str(spec_dir)] if spec_dir else []))
+    code = main(args + (line_args(spec_dir) if spec_dir else line_args()))
     return code, capsys.readouterr().out
 
 
@@ -168,7 +171,7 @@ def test_a_corrupt_source_archive_fails_ingestion(built_home: Path, tmp_path: Pa
     """Without a landing file, a day lands from the source file: a corrupt archive is refused."""
     archive = tmp_path / "flights.csv.zip"
     archive.write_bytes(b"PK\x03\x04" + b"\x00garbage" * 100)
-    spec_dir = copy_line(tmp_path / "specs")
+    spec_dir = copy_line(tmp_path / "factory")
     point_source(spec_dir, "flights", archive)
     before = fingerprint(built_home)
     code, out = run_backfill(built_home, capsys, spec_dir)
@@ -197,16 +200,10 @@ def test_failed_gate_shows_a_per_expectation_table(flights_build: Build, rows: l
     assert len(failing) == 2
     assert any("expect_column_values_to_be_in_set(origin)" in line and "'BOS'" in line for line in failing)
     assert any("expect_column_values_to_be_between(distance)" in line and "| 1 |" in line for line in failing)
-    suite = json.loads((REPO / "expectations" / "raw.flights.json").read_text())
+    suite = json.loads((REPO / "expectations" / "flights" / "raw.flights.json").read_text())
     assert evaluation.metadata["engine"].value == f"polars: {len(suite['expectations'])}"
     assert evaluation.metadata["row_count"].value == len(rows) - 1
     assert "quarantine" in evaluation.metadata
-
-
-def suites_copy(tmp_path: Path) -> Path:
-    suites = tmp_path / "expectations"
-    shutil.copytree(REPO / "expectations", suites)
-    return suites
 
 
 def tighten(suites: Path, name: str, column: str, **kwargs: object) -> None:
@@ -221,17 +218,10 @@ def tighten(suites: Path, name: str, column: str, **kwargs: object) -> None:
     path.write_text(json.dumps(document))
 
 
-def with_suites(spec_dir: Path, suites: Path) -> None:
-    line = spec_dir / "line.yaml"
-    line.write_text(re.sub(r"suites_dir: .*", f"suites_dir: {suites}", line.read_text()))
-
-
 def test_a_failed_mart_gate_keeps_features_and_predictions(built_home: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    suites = suites_copy(tmp_path)
-    tighten(suites, "fct_flights", "dep_delay", max_value=60)
-    spec_dir = copy_line(tmp_path / "specs")
-    with_suites(spec_dir, suites)
+    spec_dir = copy_line(tmp_path / "factory")
+    tighten(suites_of(spec_dir), "fct_flights", "dep_delay", max_value=60)
     before = {k: v for k, v in fingerprint(built_home).items() if not k.startswith(("main.", "raw."))}
     code, out = run_backfill(built_home, capsys, spec_dir)
     assert code == 1
@@ -245,10 +235,8 @@ def test_a_failed_mart_gate_keeps_features_and_predictions(built_home: Path, tmp
 
 def test_a_failed_predictions_gate_keeps_serving_the_previous_predictions(
         built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    suites = suites_copy(tmp_path)
-    tighten(suites, "delay_predictions", "score", max_value=0.2)
-    spec_dir = copy_line(tmp_path / "specs")
-    with_suites(spec_dir, suites)
+    spec_dir = copy_line(tmp_path / "factory")
+    tighten(suites_of(spec_dir), "delay_predictions", "score", max_value=0.2)
     served = built_home / "predictions" / "delay_predictions" / f"{DAY.isoformat()}.parquet"
     before = hashlib.sha256(served.read_bytes()).hexdigest()
     code, out = run_backfill(built_home, capsys, spec_dir)

@@ -21,9 +21,11 @@ import pytest
 from factory_dagster.cli import main
 from factory_dagster.execution.instance import ensure_dagster_home
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import REPO, Build, copy_line
+from tests.conftest import REPO, Build, copy_line, line_args
 from tests.processes import background
 from tests.test_time import copy_home, source_days
+
+pytestmark = pytest.mark.e2e
 
 DAY = "2013-06-10"
 RUN_TIMEOUT = 300
@@ -46,7 +48,7 @@ def wait_for_run(instance: dg.DagsterInstance, tags: dict[str, str], log: Path) 
 @pytest.fixture
 def daemon_setup(flights_build: Build, tmp_path: Path) -> dict[str, Path]:
     home = copy_home(flights_build, tmp_path)
-    spec_dir = copy_line(tmp_path / "specs")
+    spec_dir = copy_line(tmp_path / "factory")
     time_yaml = spec_dir / "time.yaml"
     text = time_yaml.read_text().replace("minimum_interval_seconds: 15", "minimum_interval_seconds: 5")
     text = re.sub(r'cron: "0 6 \* \* \*"', 'cron: "* * * * *"', text)  # the daily schedule ticks every minute
@@ -55,14 +57,15 @@ def daemon_setup(flights_build: Build, tmp_path: Path) -> dict[str, Path]:
     line.write_text(line.read_text().replace("  automation:\n    enabled: true", "  automation:\n    enabled: false"))
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text("load_from:\n  - python_module:\n      module_name: factory_dagster.definitions\n"
-                         f"      working_directory: {REPO}\n")
+                         f"      attribute: defs\n      working_directory: {REPO}\n")
     return {"home": home, "specs": spec_dir, "workspace": workspace, "dagster_home": tmp_path / "dagster_home"}
 
 
 def test_daemon_runs_the_sensor_and_the_schedule(daemon_setup: dict[str, Path], tmp_path: Path) -> None:
     home, dagster_home = daemon_setup["home"], daemon_setup["dagster_home"]
-    env = {**os.environ, "FACTORY_HOME": str(home), "FACTORY_SPECS": str(daemon_setup["specs"]),
-           "DAGSTER_HOME": str(dagster_home)}
+    spec_dir = daemon_setup["specs"]
+    env = {**os.environ, "FACTORY_HOME": str(home), "FACTORY_ROOT": str(spec_dir.parent.parent),
+           "FACTORY_LINES": spec_dir.name, "DAGSTER_HOME": str(dagster_home)}
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     ensure_dagster_home(FactoryHome(home))  # the factory's instance config: runs queue one at a time
     assert "max_concurrent_runs: 1" in (dagster_home / "dagster.yaml").read_text()
@@ -72,8 +75,7 @@ def test_daemon_runs_the_sensor_and_the_schedule(daemon_setup: dict[str, Path], 
     con.close()
 
     # Upstream drops the day's file; nobody clicks anything.
-    assert main(["replay", "--start", DAY, "--end", DAY, "--home", str(home),
-                 "--specs", str(daemon_setup["specs"])]) == 0
+    assert main(["replay", "--start", DAY, "--end", DAY, "--home", str(home), *line_args(spec_dir)]) == 0
     log = tmp_path / "daemon.log"
     daemon = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(daemon_setup["workspace"])]
     with background(daemon, env, REPO, log):

@@ -19,14 +19,18 @@ from factory_dagster.lineage.rules import all_rules
 from factory_dagster.products.dbt import prepare_dbt_project
 from factory_dagster.spec import SpecError, load_line
 from factory_dagster.spec.errors import display_path
+from tests.conftest import line_args
 from tests.synthetic import make_factory
 
 
 def build_and_assess(specs: Path, home: Path, skip: frozenset[str] = frozenset(), materialize: bool = True,
                      instance: dg.DagsterInstance | None = None) -> Assessment:
     """Build the factory (unless `materialize` is false: structure only, no history) and assess it."""
-    spec = load_line(specs, prepare_dbt=lambda d: prepare_dbt_project(d, force=True))
-    defs = build_definitions(spec=spec, home=home)
+    project = specs.parent.parent / "dbt_project"
+    if (project / "dbt_project.yml").is_file():
+        prepare_dbt_project(project)
+    spec = load_line(specs)
+    defs = build_definitions(specs=[spec], home=home)
     suites = {k: g.suite for k, g in build_gates(spec).items()}
     if not materialize:
         return assess(spec, defs, None, suites)
@@ -41,6 +45,7 @@ def found(result: Assessment) -> set[tuple[str, str]]:
     return {(f.rule, f.assets[0]) for f in result.debt.findings}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("dbt_steps", [0, 2], ids=["no dbt", "dbt"])
 def test_a_clean_factory_reports_no_finding(tmp_path: Path, dbt_steps: int) -> None:
     result = build_and_assess(make_factory(tmp_path, dbt_steps=dbt_steps), tmp_path / "home")
@@ -64,6 +69,7 @@ PLANTS = {
 }
 
 
+@pytest.mark.e2e  # each plant builds its factory, or parses its generated dbt project with dbt
 @pytest.mark.parametrize("plant", sorted(PLANTS))
 def test_each_rule_finds_its_plant_and_nothing_else(plant: str, tmp_path: Path) -> None:
     options, skip, expected = PLANTS[plant]
@@ -74,6 +80,7 @@ def test_each_rule_finds_its_plant_and_nothing_else(plant: str, tmp_path: Path) 
         assert finding.evidence and finding.fix and finding.name == all_rules()[finding.rule].name
 
 
+@pytest.mark.e2e
 def test_findings_name_columns_and_evidence(tmp_path: Path) -> None:
     result = build_and_assess(make_factory(tmp_path, explicit_features=True), tmp_path / "home")
     (finding,) = result.debt.findings
@@ -82,6 +89,7 @@ def test_findings_name_columns_and_evidence(tmp_path: Path) -> None:
     assert finding.severity == "medium"
 
 
+@pytest.mark.e2e
 def test_exceptions_accept_findings_with_a_reason(tmp_path: Path) -> None:
     specs = make_factory(tmp_path, seed=False)
     (specs / "debt.yaml").write_text(yaml.safe_dump({"debt": {"exceptions": [
@@ -101,13 +109,14 @@ def test_an_exception_needs_a_reason_and_a_known_rule(tmp_path: Path) -> None:
     assert str(caught.value) == f"{display_path(debt)}: debt.exceptions[0]: missing required field 'reason' (line 3)"
     debt.write_text(yaml.safe_dump({"debt": {"exceptions": [{"rule": "TD99", "assets": "*", "reason": "x"}]}}))
     spec = load_line(specs)
-    defs = build_definitions(spec=spec, home=tmp_path / "home")
+    defs = build_definitions(specs=[spec], home=tmp_path / "home")
     from factory_dagster.lineage.graph import build_graph
 
     with pytest.raises(SpecError, match=r"debt.exceptions\[0\].rule: unknown rule 'TD99' \(rules: TD01, TD02"):
         evaluate(build_graph(spec, defs))
 
 
+@pytest.mark.e2e
 def test_ml_test_score_shows_evidence_per_test(tmp_path: Path) -> None:
     result = build_and_assess(make_factory(tmp_path), tmp_path / "home")
     (score,) = result.scores
@@ -133,6 +142,7 @@ def test_bands_follow_the_2017_paper() -> None:
     assert len(BANDS) == 6
 
 
+@pytest.mark.e2e
 def test_factory_debt_cli_gates_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from factory_dagster.execution.instance import factory_instance
     from factory_dagster.storage.home import FactoryHome
@@ -140,10 +150,13 @@ def test_factory_debt_cli_gates_ci(tmp_path: Path, capsys: pytest.CaptureFixture
     specs = make_factory(tmp_path, seed=False)
     home = tmp_path / "home"
     build_and_assess(specs, home, instance=factory_instance(FactoryHome(home)))  # the home's own instance
-    code = main(["debt", "--format", "json", "--specs", str(specs), "--home", str(home), "--fail-on", "medium"])
+    code = main(["debt", "--format", "json", *line_args(specs), "--home", str(home), "--fail-on", "medium"])
     output = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert [(f["rule"], f["severity"]) for f in output["debt"]["findings"]] == [("TD20", "medium")]
-    assert output["ml_test_score"][0]["model"] == "label_model"
-    assert main(["debt", "--specs", str(specs), "--home", str(home), "--fail-on", "high"]) == 0
-    assert (home / "reports" / "debt.html").read_text().count("<svg") == 1
+    assert list(output["lines"]) == ["synth"]
+    line = output["lines"]["synth"]
+    assert [(f["rule"], f["severity"]) for f in line["debt"]["findings"]] == [("TD20", "medium")]
+    assert line["ml_test_score"][0]["model"] == "label_model"
+    assert json.loads((home / "reports" / "synth" / "debt.json").read_text()) == line
+    assert main(["debt", *line_args(specs), "--home", str(home), "--fail-on", "high"]) == 0
+    assert (home / "reports" / "synth" / "debt.html").read_text().count("<svg") == 1

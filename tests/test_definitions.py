@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from factory_dagster.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, line_args
 
 
 def run(args: list[str], env: dict[str, str] | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -30,7 +30,7 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
 def test_loading_definitions_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     code = (
         "import sys, time; t = time.perf_counter();"
-        "import factory_dagster.definitions as d;"
+        "import factory_dagster.definitions as d; d.defs;"
         "heavy = [m for m in ('sklearn', 'great_expectations', 'dbt.cli.main') if m in sys.modules];"
         "print(heavy, round(time.perf_counter() - t, 2))"
     )
@@ -46,17 +46,20 @@ def test_loading_definitions_does_not_import_heavy_libraries(tmp_path: Path) -> 
 
 
 def test_factory_list_groups_kinds_and_owners(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["list", "--format", "json", "--home", str(tmp_path)]) == 0
+    assert main(["list", "--format", "json", *line_args(), "--home", str(tmp_path)]) == 0
     listing = json.loads(capsys.readouterr().out)
+    assert listing["lines"] == ["flights"]
     groups = listing["groups"]
-    assert set(groups) == {"raw", "staging", "intermediate", "marts", "features", "models", "predictions", "governance"}
-    model = next(a for a in groups["models"] if a["asset"] == "delay_classifier")
+    assert set(groups) == {"flights", "governance"}  # one group per line, and the reports
+    assert {a["asset"] for a in groups["governance"]} == {"technical_debt_report", "ml_test_score"}
+    model = next(a for a in groups["flights"] if a["asset"] == "delay_classifier")
     assert model["kinds"] == ["scikitlearn"] and model["owners"] == ["team:ml-platform"]
-    assert {a["asset"] for a in groups["raw"]} == {f"raw/{t}" for t in ("airlines", "airports", "flights", "planes", "weather")}
+    raw = {a["asset"] for a in groups["flights"] if a["asset"].startswith("raw/")}
+    assert raw == {f"raw/{t}" for t in ("airlines", "airports", "flights", "planes", "weather")}
 
 
 def test_factory_build_rejects_an_unknown_selection(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["build", "--no-prepare", "--select", "no_such_asset", "--home", str(tmp_path)])
+        main(["build", "--no-prepare", "--select", "no_such_asset", *line_args(), "--home", str(tmp_path)])
     assert exited.value.code == 2
     assert "no_such_asset" in capsys.readouterr().err

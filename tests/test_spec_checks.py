@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from factory_dagster.spec import load_line
-from factory_dagster.spec.loader import DEFAULT_LINE
+from tests.conftest import FLIGHTS
 from tests.test_spec_errors import line_of, load_error, rel, replace
 
 
@@ -110,7 +110,7 @@ def test_without_promotion_rules_the_model_must_beat_the_baseline(line_dir: Path
     models.write_text(text[:start] + text[end:])
     spec = load_line(line_dir).models["delay_classifier"]
     assert spec.metrics_to_beat_baseline() == ["roc_auc"]
-    assert load_line(DEFAULT_LINE) \
+    assert load_line(FLIGHTS) \
         .models["delay_classifier"].metrics_to_beat_baseline() == ["roc_auc", "log_loss"]
 
 

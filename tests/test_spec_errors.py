@@ -9,6 +9,7 @@ import pytest
 from factory_dagster.cli import main
 from factory_dagster.spec import SpecError, load_line
 from factory_dagster.spec.errors import display_path
+from tests.conftest import line_args
 
 
 def line_of(path: Path, needle: str) -> int:
@@ -190,7 +191,7 @@ def test_cli_prints_one_line_without_traceback(line_dir: Path, capsys: pytest.Ca
     models = line_dir / "models.yaml"
     replace(models, "flight_features: all", "weathr: all")
     with pytest.raises(SystemExit) as exited:
-        main(["validate", "--specs", str(line_dir)])
+        main(["validate", *line_args(line_dir)])
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ")
@@ -211,5 +212,5 @@ def test_a_selection_that_selects_nothing_fails_at_load(line_dir: Path, tmp_path
     time = line_dir / "time.yaml"
     replace(time, old, new)
     with pytest.raises(SpecError) as caught:
-        build_definitions(spec=load_line(line_dir), home=tmp_path / "home")
+        build_definitions(specs=[load_line(line_dir)], home=tmp_path / "home")
     assert str(caught.value) == f"{rel(time)}: {key}: {reason} (line {line_of(time, new)})"

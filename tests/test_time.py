@@ -20,7 +20,7 @@ import pytest
 
 from factory_dagster.cli import main
 from factory_dagster.factory import build_definitions
-from tests.conftest import REPO, Build
+from tests.conftest import FLIGHTS, REPO, Build, line_args
 from tests.test_flights_line import DATA
 
 DAILY = ["raw/flights", "stg_flights", "int_flights_enriched", "fct_flights", "flight_features", "delay_predictions"]
@@ -53,6 +53,7 @@ def copy_home(build: Build, tmp_path: Path) -> Path:
     return home
 
 
+@pytest.mark.e2e
 def test_partitions_are_declared_on_the_flights_chain(flights_build: Build) -> None:
     graph = flights_build.defs.resolve_asset_graph()
     for key in DAILY:
@@ -68,6 +69,7 @@ def test_partitions_are_declared_on_the_flights_chain(flights_build: Build) -> N
     assert isinstance(mapping, dg.TimeWindowPartitionMapping) and mapping.start_offset == -7
 
 
+@pytest.mark.e2e
 def test_per_day_rows_in_the_partitioned_marts_equal_the_source(flights_build: Build, per_day: Counter) -> None:
     home = flights_build.home
     assert day_counts(home, "select flight_date, count(*) from fct_flights group by all") == dict(per_day)
@@ -78,6 +80,7 @@ def test_per_day_rows_in_the_partitioned_marts_equal_the_source(flights_build: B
     assert len(list((home / "features" / "flight_features").glob("2013-*.parquet"))) == 365
 
 
+@pytest.mark.e2e
 def test_automation_and_freshness_are_declared(flights_build: Build) -> None:
     graph = flights_build.defs.resolve_asset_graph()
     for key in ["stg_flights", "fct_flights", "dim_airports", "flight_features", "delay_predictions"]:
@@ -90,7 +93,7 @@ def test_automation_and_freshness_are_declared(flights_build: Build) -> None:
     predictions = graph.get(dg.AssetKey("delay_predictions")).freshness_policy
     assert predictions.fail_window.to_timedelta() == dt.timedelta(hours=50)
     repo = flights_build.defs.get_repository_def()
-    assert {"flights_landing", "factory_automation"} <= {s.name for s in repo.sensor_defs}
+    assert {"flights_landing", "flights_automation"} <= {s.name for s in repo.sensor_defs}
     assert {"flights_daily", "weekly_retrain"} <= {s.name for s in repo.schedule_defs}
 
 
@@ -126,12 +129,13 @@ def sensor_of(defs: dg.Definitions, name: str) -> dg.SensorDefinition:
     return defs.get_repository_def().get_sensor_def(name)
 
 
+@pytest.mark.e2e
 def test_landing_sensor_requests_new_and_changed_files_once(flights_build: Build, tmp_path: Path) -> None:
     home = copy_home(flights_build, tmp_path)
-    defs = build_definitions(home=home)
+    defs = build_definitions(FLIGHTS, home=home)
     sensor = sensor_of(defs, "flights_landing")
     folder = home / "landing" / "flights"
-    assert main(["replay", "--start", "2013-05-01", "--end", "2013-05-02", "--home", str(home)]) == 0
+    assert main(["replay", "--start", "2013-05-01", "--end", "2013-05-02", "--home", str(home), *line_args()]) == 0
     context = dg.build_sensor_context(resources={"factory": defs.resources["factory"]})
     first = sensor(context)
     assert sorted(r.partition_key for r in first.run_requests) == ["2013-05-01", "2013-05-02"]
@@ -155,9 +159,10 @@ def test_landing_sensor_requests_new_and_changed_files_once(flights_build: Build
     assert sensor(context).run_requests == []
 
 
+@pytest.mark.e2e
 def test_schedules_target_the_latest_landed_day_and_the_model(flights_build: Build, tmp_path: Path) -> None:
     home = copy_home(flights_build, tmp_path)
-    defs = build_definitions(home=home)
+    defs = build_definitions(FLIGHTS, home=home)
     repo = defs.get_repository_def()
     factory = {"factory": defs.resources["factory"]}
     daily = repo.get_schedule_def("flights_daily")
@@ -168,7 +173,7 @@ def test_schedules_target_the_latest_landed_day_and_the_model(flights_build: Bui
 
     empty = daily.evaluate_tick(context())
     assert empty.skip_message == "no file in the landing zone yet"
-    assert main(["replay", "--start", "2013-07-03", "--end", "2013-07-04", "--home", str(home)]) == 0
+    assert main(["replay", "--start", "2013-07-03", "--end", "2013-07-04", "--home", str(home), *line_args()]) == 0
     data = daily.evaluate_tick(context())
     (request,) = data.run_requests
     assert request.partition_key == "2013-07-04" and request.tags["factory/schedule"] == "flights_daily"
@@ -179,17 +184,19 @@ def test_schedules_target_the_latest_landed_day_and_the_model(flights_build: Bui
     assert repo.get_job(retrain.job_name).asset_layer.executable_asset_keys == {dg.AssetKey("delay_classifier")}
 
 
+@pytest.mark.e2e
 def test_a_landing_file_with_rows_from_another_day_is_refused(flights_build: Build, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     home = copy_home(flights_build, tmp_path)
-    assert main(["replay", "--start", "2013-03-05", "--end", "2013-03-06", "--home", str(home)]) == 0
+    assert main(["replay", "--start", "2013-03-05", "--end", "2013-03-06", "--home", str(home), *line_args()]) == 0
     folder = home / "landing" / "flights"
     lines = (folder / "2013-03-06.csv").read_text().splitlines()
     with open(folder / "2013-03-05.csv", "a") as handle:
         handle.write(lines[1] + "\n")
     (folder / "2013-03-06.csv").unlink()
     before = day_counts(home, "select make_date(year, month, day), count(*) from raw.flights group by all")
-    code = main(["backfill", "--start", "2013-03-05", "--end", "2013-03-05", "--no-prepare", "--home", str(home)])
+    code = main(["backfill", "--start", "2013-03-05", "--end", "2013-03-05", "--no-prepare", "--home", str(home),
+                 *line_args()])
     out = capsys.readouterr().out
     assert code == 1
     stray_row = sum(1 for _ in open(folder / "2013-03-05.csv")) - 1  # the last data row
@@ -199,6 +206,7 @@ def test_a_landing_file_with_rows_from_another_day_is_refused(flights_build: Bui
     assert day_counts(home, "select make_date(year, month, day), count(*) from raw.flights group by all") == before
 
 
+@pytest.mark.e2e
 def test_a_90_day_backfill_is_idempotent(flights_build: Build, tmp_path: Path, per_day: Counter,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     home = copy_home(flights_build, tmp_path)
@@ -211,7 +219,8 @@ def test_a_90_day_backfill_is_idempotent(flights_build: Build, tmp_path: Path, p
 
     before = counts()
     for attempt in range(2):
-        code = main(["backfill", "--start", "2013-01-01", "--end", "2013-03-31", "--no-prepare", "--home", str(home)])
+        code = main(["backfill", "--start", "2013-01-01", "--end", "2013-03-31", "--no-prepare", "--home", str(home),
+                     *line_args()])
         out = capsys.readouterr().out
         assert code == 0, out
         assert counts() == before, f"backfill {attempt + 1} changed row counts"
@@ -222,16 +231,18 @@ def test_a_90_day_backfill_is_idempotent(flights_build: Build, tmp_path: Path, p
     assert before["per_day"] == dict(per_day)
 
 
+@pytest.mark.e2e
 def test_dagster_cli_materializes_a_partition_range(flights_build: Build, tmp_path: Path, per_day: Counter) -> None:
     home = copy_home(flights_build, tmp_path)
     con = duckdb.connect(str(home / "warehouse.duckdb"))
     con.execute("delete from raw.flights where month = 2 and day between 1 and 3")
     con.close()
     dagster = Path(sys.executable).with_name("dagster")
-    env = {**os.environ, "FACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    env = {**os.environ, "FACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "FACTORY_ROOT": str(REPO), "FACTORY_LINES": "flights"}
     (tmp_path / "dagster_home").mkdir()
     result = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "factory_dagster.definitions",
+        [str(dagster), "asset", "materialize", "-m", "factory_dagster.definitions", "-a", "defs",
          "--select", "raw/flights,stg_flights,int_flights_enriched,fct_flights,flight_features",
          "--partition-range", "2013-02-01...2013-02-03"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from tests.processes import background
 
@@ -48,9 +50,10 @@ def graphql(port: int, timeout: float = 180.0) -> dict:
     raise AssertionError(f"the UI did not answer within {timeout} s: {last}")
 
 
+@pytest.mark.e2e  # the whole `dagster dev` stack: webserver, daemon and code server (~30 s)
 def test_factory_ui_serves_the_line(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "FACTORY_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "FACTORY_HOME": str(tmp_path / "home"), "FACTORY_ROOT": str(REPO), "FACTORY_LINES": "flights"}
     env.pop("DAGSTER_HOME", None)
     factory = Path(sys.executable).with_name("factory")
     with background([str(factory), "ui", "-p", str(port)], env, REPO, tmp_path / "ui.log"):
@@ -62,11 +65,11 @@ def test_factory_ui_serves_the_line(tmp_path: Path) -> None:
     assert "fct_flights" in deps["flight_features"]
     assert deps["delay_classifier"] == {"flight_features"}
     assert {"delay_classifier", "flight_features"} <= deps["delay_predictions"]
-    assert nodes["flight_features"]["groupName"] == "features"
+    assert nodes["flight_features"]["groupName"] == "flights"  # the line's group
     gate = [c for c in nodes["raw/flights"]["assetChecksOrError"]["checks"] if c["name"] == "quality_gate"]
     assert gate == [{"name": "quality_gate", "blocking": True}]
     (repository,) = data["repositoriesOrError"]["nodes"]
     sensors = {s["name"] for s in repository["sensors"]}
-    assert {"flights_landing", "factory_automation", "openlineage_on_success"} <= sensors
+    assert {"flights_landing", "flights_automation", "openlineage_on_success"} <= sensors
     assert {s["name"] for s in repository["schedules"]} == {"flights_daily", "weekly_retrain"}
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()

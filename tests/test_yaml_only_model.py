@@ -7,11 +7,14 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 import yaml
 
 from factory_dagster.execution.runner import execute
 from factory_dagster.factory import build_definitions
 from tests.conftest import Build, copy_line
+
+pytestmark = pytest.mark.e2e
 
 NEW_MODEL = """
 models:
@@ -41,13 +44,13 @@ predictions:
 
 
 def test_new_model_from_yaml_materializes(flights_build: Build, tmp_path: Path) -> None:
-    spec_dir = copy_line(tmp_path / "specs")
+    spec_dir = copy_line(tmp_path / "factory")
     (spec_dir / "challenger.yaml").write_text(NEW_MODEL)
-    defs = build_definitions(spec_dir=spec_dir, home=flights_build.home)
+    defs = build_definitions(spec_dir, home=flights_build.home)
     graph = defs.resolve_asset_graph()
     node = graph.get(dg.AssetKey("delay_logit"))
-    assert node.group_name == "models" and node.owners == ["team:ml-research"]
-    assert node.tags.get("stage") == "experiment"
+    assert node.group_name == "flights" and node.owners == ["team:ml-research"]  # the line's group
+    assert node.tags.get("stage") == "experiment" and node.tags.get("factory/line") == "flights"
     assert node.parent_keys == {dg.AssetKey("flight_features")}
     assert dg.AssetKey("delay_logit") in graph.get(dg.AssetKey("delay_logit_predictions")).parent_keys
 

@@ -88,7 +88,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def html_report(graph: FactoryGraph, report: DebtReport, scores: list[ModelScore]) -> str:
     counts = report.counts()
     sections = [
-        f"<h1>Technical debt: line {html.escape(graph.spec.line.name)}</h1>",
+        f"<h1>Technical debt: line {html.escape(graph.spec.name)}</h1>",
         f"<p>Debt score {report.score} (high {counts['high']}, medium {counts['medium']}, low {counts['low']}); "
         f"{len(report.excepted)} finding(s) accepted by exceptions. Generated "
         f"{dt.datetime.fromtimestamp(graph.now, dt.UTC):%Y-%m-%d %H:%M UTC}.</p>",

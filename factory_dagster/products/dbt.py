@@ -17,6 +17,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from factory_dagster.automation.conditions import follow_upstream
 from factory_dagster.compat import release_duckdb_adapter_connection
@@ -54,9 +55,10 @@ def prepare_dbt_project(project_dir: Path) -> None:
 
 
 def prepare_if_dev(project_dir: Path) -> None:
-    """Under `dagster dev` only, parse the project as Dagster's own dev-mode preparation does."""
-    if (project_dir / "dbt_project.yml").is_file():
-        dbt_project(project_dir).prepare_if_dev()
+    """Under `dagster dev` only, parse the project as Dagster's own dev-mode preparation does (with
+    the dbt found by `dbt_executable`: DbtProject's own preparer wants `dbt` on PATH)."""
+    if using_dagster_dev() and (project_dir / "dbt_project.yml").is_file():
+        prepare_dbt_project(project_dir)
 
 
 RUNS_KEPT = 20
