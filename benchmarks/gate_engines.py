@@ -16,8 +16,8 @@ import polars as pl
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from factory_dagster.gates.engines import gx_engine, polars_engine  # noqa: E402
-from factory_dagster.gates.suites import Expectation  # noqa: E402
+from factory_dagster.gates.engines import gx_engine, polars_engine
+from factory_dagster.gates.suites import Expectation
 
 SUITE = [
     Expectation(0, "expect_column_values_to_not_be_null", {"column": "id"}),
@@ -60,7 +60,7 @@ def main() -> None:
     gx_engine.validate(data.head(10), SUITE)  # import GX and build its context outside the timing
     gx_time, gx_result = best(lambda: gx_engine.validate(data, SUITE), args.repeat)
     pl_time, pl_result = best(lambda: polars_engine.validate(data, SUITE), args.repeat)
-    same = [a.success == b.success and a.unexpected_count == b.unexpected_count for a, b in zip(gx_result, pl_result)]
+    same = [a.success == b.success and a.unexpected_count == b.unexpected_count for a, b in zip(gx_result, pl_result, strict=True)]
     print(f"{args.rows:,} rows x {len(SUITE)} expectations (best of {args.repeat})")
     print(f"  gx (pandas, incl. polars->pandas): {gx_time:7.2f} s")
     print(f"  polars fast path:                  {pl_time:7.2f} s  ({gx_time / pl_time:.1f}x faster)")

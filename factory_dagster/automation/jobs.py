@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from factory_dagster.compat import AssetGraph
-
 from factory_dagster.automation.partitions import partitions_def
+from factory_dagster.compat import AssetGraph
 from factory_dagster.spec import FactorySpec
 
 

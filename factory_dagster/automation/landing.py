@@ -8,12 +8,13 @@ atomically (temp name, then rename), so a reader never sees half a file.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import polars as pl
 
-from factory_dagster.spec.models import SourceSpec
 from factory_dagster.storage.artifacts import sha256_file
 from factory_dagster.storage.atomic import atomic_write
 from factory_dagster.storage.home import FactoryHome
@@ -21,6 +22,15 @@ from factory_dagster.storage.warehouse import quote
 
 SUFFIXES = (".csv", ".parquet")
 ROW_DATE = "__factory_row_date"
+
+
+class PartitionedSource(Protocol):
+    """What landing needs of a source (products/source.py declares it): its landing folder, how
+    a row's day is read (`partition`: a date column or date parts), and its column types."""
+
+    landing: str | None
+    partition: Any
+    columns: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,7 @@ class LandedFile:
         return "parquet" if self.path.suffix == ".parquet" else "csv"
 
 
-def landing_dir(home: FactoryHome, source: SourceSpec) -> Path:
+def landing_dir(home: FactoryHome, source: PartitionedSource) -> Path:
     if source.landing is None:
         raise ValueError("this source has no landing folder")
     return home.landing / source.landing
@@ -68,7 +78,7 @@ def fingerprint(path: Path) -> str:
     return sha256_file(path)[:16]
 
 
-def row_dates(source: SourceSpec, timezone: str) -> pl.Expr:
+def row_dates(source: PartitionedSource, timezone: str) -> pl.Expr:
     """The local day of each row of a partitioned source."""
     assert source.partition is not None
     parts = source.partition.date_parts
@@ -80,7 +90,7 @@ def row_dates(source: SourceSpec, timezone: str) -> pl.Expr:
     return column.cast(pl.Date)
 
 
-def date_predicate(source: SourceSpec, timezone: str) -> str:
+def date_predicate(source: PartitionedSource, timezone: str) -> str:
     """SQL selecting a source's rows dated between two parameters (?, ?), in the warehouse."""
     assert source.partition is not None
     parts = source.partition.date_parts

@@ -6,11 +6,10 @@ import datetime as dt
 
 import dagster as dg
 
-from factory_dagster.compat import AssetGraph
-
 from factory_dagster.automation import landing
 from factory_dagster.automation.jobs import checked_selection
 from factory_dagster.automation.partitions import partitions_def
+from factory_dagster.compat import AssetGraph
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 

@@ -30,7 +30,7 @@ from factory_dagster.execution.runner import (
     resolve_selection,
 )
 from factory_dagster.lineage.openlineage import emit_run
-from factory_dagster.products.dbt import FULL_REFRESH_TAG
+from factory_dagster.products.dbt_model import FULL_REFRESH_TAG
 from factory_dagster.spec import FactorySpec
 
 

@@ -11,8 +11,9 @@ import dagster as dg
 from rich.console import Console
 from rich.markup import escape
 
-from factory_dagster.products.metadata import LINE_TAG
-from factory_dagster.spec import FactoryRoot, FactorySpec, SpecError, find_root, load_factory
+from factory_dagster.products import load_factory
+from factory_dagster.products.kind import LINE_TAG
+from factory_dagster.spec import FactoryRoot, FactorySpec, SpecError, find_root
 from factory_dagster.storage.home import FactoryHome
 
 console = Console(highlight=False)
@@ -75,7 +76,7 @@ def load(prepare: bool = False) -> Loaded:
     `prepare`: parse the dbt project first (`dbt parse`), as `factory prepare` does.
     """
     from factory_dagster.factory import build_definitions
-    from factory_dagster.products.dbt import prepare_dbt_project
+    from factory_dagster.products.dbt_model import prepare_dbt_project
 
     try:
         root = find_root()

@@ -6,7 +6,7 @@ import argparse
 
 from factory_dagster.cli.common import console, fail, load
 from factory_dagster.execution.instance import factory_instance
-from factory_dagster.products.models import rollback
+from factory_dagster.products.model import rollback
 from factory_dagster.storage.artifacts import ArtifactIntegrityError
 
 

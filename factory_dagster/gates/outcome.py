@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from factory_dagster.gates.suites import Expectation, Suite
+from factory_dagster.markdown import markdown_table
 
 EXAMPLES_SHOWN = 5
 
@@ -109,21 +110,15 @@ class GateResult:
 
     def markdown(self) -> str:
         """The per-expectation table shown in the check's metadata in the Dagster UI."""
-        header = ("| # | expectation | severity | result | observed | unexpected | unexpected % | examples | engine |\n"
-                  "|---|---|---|---|---|---|---|---|---|")
         rows = []
         for o in self.outcomes:
             result = "✅ pass" if not o.failed else ("⛔ error" if o.error else "❌ fail")
             observed = o.error or (_fmt(o.observed) if o.unexpected_count is None else f"{o.element_count} rows")
-            rows.append("| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |".format(
-                o.expectation.index, o.expectation.label, o.expectation.severity, result,
-                observed.replace("|", "\\|"),
-                "" if o.unexpected_count is None else o.unexpected_count,
-                "" if o.unexpected_percent is None else f"{o.unexpected_percent:.4g}",
-                ", ".join(_fmt(v) for v in o.examples[:EXAMPLES_SHOWN]).replace("|", "\\|"),
-                o.engine,
-            ))
-        return "\n".join([header, *rows])
+            rows.append((o.expectation.index, f"`{o.expectation.label}`", o.expectation.severity, result, observed,
+                         o.unexpected_count, None if o.unexpected_percent is None else f"{o.unexpected_percent:.4g}",
+                         ", ".join(_fmt(v) for v in o.examples[:EXAMPLES_SHOWN]), o.engine))
+        return markdown_table(["#", "expectation", "severity", "result", "observed", "unexpected", "unexpected %",
+                               "examples", "engine"], rows)
 
     def to_json(self) -> dict[str, Any]:
         return {"suite": self.suite.name, "suite_path": str(self.suite.path), "row_count": self.row_count,

@@ -14,9 +14,9 @@ import dagster as dg
 
 from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.gates.suites import Suite
-from factory_dagster.products.catalog import source_key
-from factory_dagster.products.metadata import LINE_TAG, metadata_values
-from factory_dagster.products.models import PROMOTION_CHECK
+from factory_dagster.products.kind import LINE_TAG
+from factory_dagster.products.metadata import metadata_values
+from factory_dagster.products.model import PROMOTION_CHECK
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.dbt_manifest import load_manifest, models_path
 
@@ -123,15 +123,8 @@ class FactoryGraph:
 def _role(spec: FactorySpec, key: str, group: str | None) -> Role:
     if group == REPORT_GROUP:
         return "report"
-    if key in {source_key(n).to_user_string() for n in spec.sources}:
-        return "source"
-    if key in spec.feature_sets:
-        return "feature_set"
-    if key in spec.models:
-        return "model"
-    if key in spec.predictions:
-        return "predictions"
-    return "data_product"
+    product = spec.product_of_key(key)
+    return product[0].role if product is not None else "data_product"  # type: ignore[return-value]
 
 
 def _check_kind(name: str, spec: dg.AssetCheckSpec) -> Literal["gate", "dbt_test", "promotion", "other"]:
@@ -253,15 +246,11 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
             node.layer = dbt[key]["layer"]
             node.declared_key = dbt[key]["key"] or []
             node.key_tested = dbt[key]["key_tested"]
-        elif node.role == "source":
-            source = spec.sources[key.split("/", 1)[1]]
-            node.declared_key = list(source.primary_key) or None
-        elif node.role == "feature_set":
-            node.declared_key = [spec.feature_sets[key].entity]
-            node.columns = node.columns or list(spec.feature_set_columns(key))
-        elif node.role == "predictions":
-            model = spec.models[spec.predictions[key].model]
-            node.declared_key = [spec.feature_sets[next(iter(model.features))].entity]
+        elif (product := spec.product_of_key(key)) is not None:
+            kind, name = product
+            node.declared_key = kind.row_key(spec, name)
+            if not node.columns and kind.table:
+                node.columns = list(kind.columns(spec, name) or [])
         if not node.key_tested:
             node.key_tested = _suite_key_tested(node.suite, node.declared_key)
         if instance is not None:

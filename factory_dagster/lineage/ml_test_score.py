@@ -18,6 +18,7 @@ from factory_dagster.lineage.graph import (
     AssetNode,
     FactoryGraph,
 )
+from factory_dagster.products.predictions import SCORE
 
 SECTIONS = ("data", "model", "infrastructure", "monitoring")
 BANDS = ((0.0, "research project"), (1.0, "serious holes in reliability possible"),
@@ -326,7 +327,7 @@ def mon4(c: Context) -> Score:
 def mon5(c: Context) -> Score:
     checked = [p.key for p in c.predictions if p.suite is not None and any(
         e.type in ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
-        and e.kwargs.get("column") == "score" for e in p.suite.expectations)]
+        and e.kwargs.get("column") == SCORE for e in p.suite.expectations)]
     if checked and len(checked) == len(c.predictions):
         return 1.0, "scores are gated not null and within range; promotion refuses non-finite metrics"
     return 0.0, "scores are not checked for NaN or range"

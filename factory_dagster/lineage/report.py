@@ -11,6 +11,7 @@ from pathlib import Path
 from factory_dagster.lineage.debt import SEVERITY_ORDER, DebtReport
 from factory_dagster.lineage.graph import FactoryGraph
 from factory_dagster.lineage.ml_test_score import SECTIONS, ModelScore
+from factory_dagster.markdown import markdown_table
 from factory_dagster.storage.atomic import atomic_write
 
 COLOURS = {"high": ("#fdecea", "#c0392b"), "medium": ("#fff4e5", "#e67e22"), "low": ("#fffbe6", "#b7950b"),
@@ -18,23 +19,19 @@ COLOURS = {"high": ("#fdecea", "#c0392b"), "medium": ("#fff4e5", "#e67e22"), "lo
 BOX_W, BOX_H, GAP_X, GAP_Y = 190, 30, 70, 14
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def findings_markdown(report: DebtReport) -> str:
     if not report.findings:
         return "No debt found."
-    rows = [f"| {f.severity} | {f.rule} {f.name} | {_cell(', '.join(f.assets))} | {_cell(f.evidence)} | "
-            f"{_cell(f.fix)} |" for f in report.findings]
-    return "| severity | rule | assets | evidence | fix |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    return markdown_table(["severity", "rule", "assets", "evidence", "fix"],
+                          [(f.severity, f"{f.rule} {f.name}", ", ".join(f.assets), f.evidence, f.fix)
+                           for f in report.findings])
 
 
 def score_markdown(score: ModelScore) -> str:
     head = (f"**{score.model}: ML Test Score {score.score:g}** ({score.band}); sections: "
             + ", ".join(f"{s} {score.section(s):g}" for s in SECTIONS) + "\n\n")
-    rows = [f"| {t.id} | {_cell(t.title)} | {t.score:g} | {_cell(t.evidence)} |" for t in score.tests]
-    return head + "| test | title | score | evidence |\n|---|---|---|---|\n" + "\n".join(rows)
+    return head + markdown_table(["test", "title", "score", "evidence"],
+                                 [(t.id, t.title, f"{t.score:g}", t.evidence) for t in score.tests])
 
 
 def to_json(report: DebtReport, scores: list[ModelScore]) -> dict[str, object]:
@@ -88,7 +85,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def html_report(graph: FactoryGraph, report: DebtReport, scores: list[ModelScore]) -> str:
     counts = report.counts()
     sections = [
-        f"<h1>Technical debt: line {html.escape(graph.spec.line.name)}</h1>",
+        f"<h1>Technical debt: line {html.escape(graph.spec.name)}</h1>",
         f"<p>Debt score {report.score} (high {counts['high']}, medium {counts['medium']}, low {counts['low']}); "
         f"{len(report.excepted)} finding(s) accepted by exceptions. Generated "
         f"{dt.datetime.fromtimestamp(graph.now, dt.UTC):%Y-%m-%d %H:%M UTC}.</p>",

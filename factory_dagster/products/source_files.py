@@ -13,11 +13,14 @@ import io
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from factory_dagster.spec.errors import display_path
-from factory_dagster.spec.models import SourceSpec
+
+if TYPE_CHECKING:  # the source kind imports this module to read its files
+    from factory_dagster.products.source import SourceSpec
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "int": pl.Int64(),

@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 
 from factory_dagster.products.feature_blocks import compare
-from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
-from factory_dagster.spec.models import (
+from factory_dagster.products.model import (
     LOWER_IS_BETTER,
     ModelSpec,
     SplitSpec,
     TargetSpec,
 )
+from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
 
 TARGET = "__target"
 IMPORTANCE_SAMPLE = 5000
@@ -138,7 +138,7 @@ def baseline_for(task: str) -> Any:
     return DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor(strategy="mean")
 
 
-def model_inputs(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
+def input_frame(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
     """The estimator's input: booleans as 0/1 floats, categoricals as strings, the rest as is."""
     exprs = []
     for name in features:
@@ -234,7 +234,7 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
     categorical = categorical_features(train, features)
     numeric = [f for f in features if f not in categorical]
     ordered = categorical + numeric
-    x_train, x_test = model_inputs(train, ordered), model_inputs(test, ordered)
+    x_train, x_test = input_frame(train, ordered), input_frame(test, ordered)
 
     pipeline = build_pipeline(spec, categorical, numeric)
     pipeline.fit(x_train, y_train)
@@ -255,7 +255,7 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         train_rows=train.height,
         test_rows=test.height,
         positive_rate=float(y_train.mean()) if spec.task == "classification" else None,
-        data_sha256=frame_sha256(train.select(ordered + [TARGET])),
+        data_sha256=frame_sha256(train.select([*ordered, TARGET])),
         features=ordered,
         categorical=categorical,
         importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),

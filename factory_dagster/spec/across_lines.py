@@ -10,9 +10,7 @@ from __future__ import annotations
 from factory_dagster.spec.errors import SpecError, display_path
 from factory_dagster.spec.line import FactorySpec
 
-# Spec sections whose names become asset keys (sources as raw/<name>) or Dagster definition names.
-ASSET_SECTIONS = ("sources", "feature_sets", "models", "predictions")
-DEFINITION_SECTIONS = ("jobs", "sensors", "schedules")
+DEFINITION_SECTIONS = ("jobs", "sensors", "schedules")  # their names are Dagster definition names
 
 
 def _where(spec: FactorySpec, section: str, name: str) -> str:
@@ -33,10 +31,9 @@ def check_across_lines(specs: list[FactorySpec]) -> list[SpecError]:
     assets: dict[str, tuple[FactorySpec, str, str]] = {}
     definitions: dict[str, tuple[FactorySpec, str, str]] = {}
     for spec in specs:
-        entries = [("dbt_models", name) for name in spec.dbt_models]
-        entries += [(section, name) for section in ASSET_SECTIONS for name in getattr(spec, section)]
-        for section, name in entries:
-            key = f"raw/{name}" if section == "sources" else name
+        entries = [(kind.section or "dbt_models", name, kind.key(spec, name))
+                   for kind in spec.kinds for name in kind.names(spec)]
+        for section, name, key in entries:
             if key in assets and assets[key][0] is not spec:
                 other, other_section, other_name = assets[key]
                 errors.append(_error(spec, section, name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from factory_dagster.lineage.columns import ColumnGraph
 from factory_dagster.lineage.graph import AssetNode, FactoryGraph
 from factory_dagster.lineage.rules import Finding, Rule, rule
+from factory_dagster.products.model import model_inputs
 from factory_dagster.spec.debt import DebtThresholds
 from factory_dagster.storage.home import asset_slug
 
@@ -58,10 +59,9 @@ def unused_features(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtT
         if not any(name in m.features for m in spec.models.values()):
             continue  # a feature set no model reads at all is TD05's finding
         for model in spec.models.values():
-            selection = model.features.get(name)
-            if selection is None:
+            if name not in model.features:
                 continue
-            used |= set(fs.output_features() if selection == "all" else selection)
+            used |= {column for column, source in model_inputs(spec, model).items() if source == name}
             labels.add(model.target.column)
         unused = [f for f in fs.output_features() if f not in used] + [lb for lb in fs.labels if lb not in labels]
         if unused:

@@ -1,4 +1,8 @@
-"""dbt models as Dagster assets (dagster-dbt): each model an asset, each dbt test an asset check."""
+"""The dbt model kind: the line's models in dbt_project/models/<line>/ as Dagster assets
+(dagster-dbt), each dbt test an asset check, and a GX gate on a model as a separate blocking check.
+
+Their columns are what the models document (`_models.yml`), read from the manifest.
+"""
 
 import json
 import shutil
@@ -9,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import polars as pl
 from dagster import AssetExecutionContext
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -19,19 +24,55 @@ from dagster_dbt import (
 )
 
 from factory_dagster.automation.conditions import follow_upstream
-from factory_dagster.compat import release_duckdb_adapter_connection
 from factory_dagster.automation.partitions import (
     Window,
     full_window,
     partitions_def,
+    window_from_tags,
     window_of,
 )
+from factory_dagster.compat import release_duckdb_adapter_connection
+from factory_dagster.gates import history
+from factory_dagster.gates.gate import GATE_CHECK, Gate
+from factory_dagster.products.kind import LINE_TAG, BuildableKind, BuildContext
 from factory_dagster.resources import FactoryResource
-from factory_dagster.products.metadata import LINE_TAG
 from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.column_kinds import Kind, dbt_kind
 from factory_dagster.spec.dbt_manifest import models_path
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.quarantine import quarantine
 from factory_dagster.storage.warehouse import quote, read_arrow
+
+
+class DbtModelKind(BuildableKind):
+    """dbt models are declared the dbt way, not in the spec: the manifest lists them."""
+
+    label = "dbt model"
+    readable = True
+
+    def names(self, spec: FactorySpec) -> list[str]:
+        return list(spec.dbt_models)
+
+    def relation(self, spec: FactorySpec, name: str) -> str:
+        return spec.dbt_models[name].relation
+
+    def columns(self, spec: FactorySpec, name: str) -> dict[str, Kind] | None:
+        """The documented columns (with their data_type's kind); None when the model documents none."""
+        return {c: dbt_kind(t) for c, t in spec.dbt_models[name].column_types} or None
+
+    def build(self, spec: FactorySpec, names: list[str], context: BuildContext
+              ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+        assets = build_dbt_assets(spec)
+        partitioned = spec.line.dbt.partitioned
+        for assets_def in assets:
+            if assets_def.partitions_def is not None and partitioned is not None:
+                context.partitioned.update({k.to_user_string(): partitioned.partitions for k in assets_def.keys})
+        checks = [build_table_gate_check(spec, name, context.gates[name], context.partitioned.get(name))
+                  for name in names if name in context.gates]
+        return [*assets, *checks]
+
+
+KIND = DbtModelKind()
 
 
 def dbt_project(project_dir: Path) -> DbtProject:
@@ -174,3 +215,41 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
 
     definitions.append(_partitioned_models)
     return definitions
+
+
+def build_table_gate_check(spec: FactorySpec, product: str, gate: Gate,
+                           partitions: str | None = None) -> dg.AssetChecksDefinition:
+    """A gate on a dbt model, run as a separate blocking check after dbt builds the table.
+
+    dbt has already replaced the table when the check runs, so the gate cannot keep it from
+    readers; it keeps everything downstream from being rebuilt on it (blocking), and quarantines
+    a copy. `partitions`: the model's partitions, if any: the gate then reads the run's window only.
+    """
+    check_spec = gate.check_spec()
+    partitions_spec = spec.partitions[partitions] if partitions else None
+    date_column = spec.line.dbt.partitioned.date_column if partitions and spec.line.dbt.partitioned else None
+
+    @dg.asset_check(
+        asset=gate.asset_key,
+        name=GATE_CHECK,
+        blocking=True,
+        description=check_spec.description,
+        metadata=check_spec.metadata,
+    )
+    def _gate(context: dg.AssetCheckExecutionContext, factory: FactoryResource) -> dg.AssetCheckResult:
+        home = factory.paths
+        sql, params, parameters = f"select * from {KIND.relation(spec, product)}", [], None
+        if partitions_spec is not None:
+            window = window_from_tags(context.run.tags, partitions_spec) or full_window(partitions_spec)
+            sql += f" where {quote(date_column)} between ? and ?"
+            params, parameters = [window.first, window.last], window.parameters()
+        frame = pl.from_arrow(read_arrow(home.warehouse, sql, params))
+        result = gate.evaluate(frame, parameters)
+        history.record(home, gate.asset, context.run.run_id, result)
+        extra = {}
+        if result.blocking:
+            folder = quarantine(home, gate.asset, context.run.run_id, result.reason(), frame)
+            extra = {"quarantine": str(folder)}
+        return gate.check_result(result, extra)
+
+    return _gate
