@@ -28,9 +28,14 @@ class PartitionedSource(Protocol):
     """What landing needs of a source (products/source.py declares it): its landing folder, how
     a row's day is read (`partition`: a date column or date parts), and its column types."""
 
-    landing: str | None
-    partition: Any
-    columns: Mapping[str, str]
+    @property
+    def landing(self) -> str | None: ...
+
+    @property
+    def partition(self) -> Any: ...
+
+    @property
+    def columns(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)

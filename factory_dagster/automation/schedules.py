@@ -18,7 +18,7 @@ def latest_landed_day(spec: FactorySpec, partitions: str, factory: FactoryResour
     """The newest day with a landing file, over every source partitioned by `partitions`."""
     days = [f.day for source in spec.sources.values()
             if source.landing and source.partition and source.partition.partitions == partitions
-            for f in landing.scan(landing.landing_dir(factory.paths, source)) if f.problem is None]
+            for f in landing.scan(landing.landing_dir(factory.paths, source)) if f.problem is None and f.day]
     return max(days, default=None)
 
 
@@ -29,6 +29,7 @@ def build_schedule(spec: FactorySpec, name: str, jobs: dict[str, dg.UnresolvedAs
         job = jobs[schedule.job]
         partitions = spec.jobs[schedule.job].partitions
     else:
+        assert schedule.select is not None  # the spec model requires a job or a selection
         selection = checked_selection(spec, "schedules", name, schedule.select, None, graph)
         job = dg.define_asset_job(f"{name}_job", selection=selection, description=schedule.description)
         partitions = None

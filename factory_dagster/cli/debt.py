@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     instance = factory_instance(loaded.home)
     results = {}
     for spec in loaded.specs:
-        gates = build_gates(spec)
+        gates = build_gates(spec, loaded.home)
         try:
             results[spec.name] = assess(spec, loaded.defs, instance, {k: g.suite for k, g in gates.items()})
         except SpecError as exc:

@@ -36,15 +36,15 @@ def _last_results(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict
             "status": status,
             "run_id": record.run_id,
             "at": dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "failed": list(evaluation.metadata.get("failed_expectations").value)
-            if evaluation is not None and "failed_expectations" in evaluation.metadata else [],
+            "failed": list(getattr(evaluation.metadata.get("failed_expectations"), "value", None) or [])
+            if evaluation is not None else [],
         }
     return results
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec).items()}
+    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec, loaded.home).items()}
     instance = factory_instance(loaded.home)
     last = _last_results(instance, [gate.asset_key for gate in gates.values()])
     rows = []

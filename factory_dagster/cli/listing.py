@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from typing import Any
 
 from rich.table import Table
 
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     loaded = load()
     graph = loaded.defs.resolve_asset_graph()
-    groups: dict[str, list[dict[str, object]]] = defaultdict(list)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for key in sorted(graph.materializable_asset_keys):
         node = graph.get(key)
         groups[node.group_name or "default"].append({

@@ -104,9 +104,9 @@ def print_predictions(console: Console, spec: FactorySpec, report: RunReport, li
     for name in spec.predictions:
         outcome = report.assets.get(name)
         uri = outcome.metadata.get("dagster/uri") if outcome else None
-        if not uri or not Path(uri).exists():
+        if outcome is None or not uri or not Path(str(uri)).exists():
             continue
-        path = Path(uri)
+        path = Path(str(uri))
         if path.is_dir():  # partitioned: show the latest partition the run wrote
             days = sorted(day for day, rows in outcome.partition_rows().items() if rows)
             if not days:

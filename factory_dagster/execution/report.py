@@ -88,7 +88,7 @@ def _failure_reason(event: dg.DagsterEvent) -> str:
     if user is not None and user.description:
         return user.description
     cause = error
-    while cause.cause is not None and "DagsterExecutionStepExecutionError" in cause.cls_name:
+    while cause.cause is not None and "DagsterExecutionStepExecutionError" in (cause.cls_name or ""):
         cause = cause.cause
     if cause.cls_name == "DagsterDbtCliRuntimeError":
         return dbt_reason(cause.message)
@@ -106,7 +106,7 @@ def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str],
         if event is None:
             continue
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            mat = event.event_specific_data.materialization
+            mat = event.step_materialization_data.materialization
             key = mat.asset_key.to_user_string()
             outcome = report.assets.setdefault(key, AssetOutcome(key))
             values = metadata_values(dict(mat.metadata))
@@ -120,7 +120,7 @@ def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str],
             elif isinstance(rows, int):
                 outcome.rows = rows
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
+            evaluation = event.asset_check_evaluation_data
             report.checks.append(CheckOutcome(
                 asset=evaluation.asset_key.to_user_string(),
                 name=evaluation.check_name,

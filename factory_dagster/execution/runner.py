@@ -44,7 +44,7 @@ def partition_tags(defs: dg.Definitions, keys: list[dg.AssetKey], first: str | N
     in the selection run once in it.
     """
     graph = defs.resolve_asset_graph()
-    definitions = {graph.get(k).partitions_def for k in keys} - {None}
+    definitions = {d for k in keys if (d := graph.get(k).partitions_def) is not None}
     if not definitions:
         if first or last:
             raise SelectionError("the selection has no partitioned asset")
@@ -97,7 +97,7 @@ class _Watcher(threading.Thread):
                 if event.event_type == dg.DagsterEventType.STEP_START:
                     current = event.step_key or current
                 else:
-                    done.add(event.event_specific_data.materialization.asset_key.to_user_string())
+                    done.add(event.step_materialization_data.materialization.asset_key.to_user_string())
             self.on_progress(len(done), current)
 
 

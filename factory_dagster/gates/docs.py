@@ -23,7 +23,7 @@ def _context(root: Path) -> Any:
     import great_expectations as gx
 
     context = gx.get_context(mode="file", context_root_dir=root)
-    site = {
+    site: Any = {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": "docs/"},

@@ -1,6 +1,7 @@
 """What lineage adds to the code location: the governance assets and the OpenLineage sensors."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -72,7 +73,7 @@ def build_governance_assets(specs: list[FactorySpec], gates: dict[str, dict[str,
               description="The ML Test Score (Breck et al. 2017) of every model of every line, with the "
                           "evidence of each of the 28 tests.")
     def ml_test_score(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
-        metadata: dict[str, object] = {}
+        metadata: dict[str, Any] = {}
         for result in current(context, factory).values():
             for score in result.scores:
                 metadata[f"{score.model}/score"] = dg.MetadataValue.float(score.score)

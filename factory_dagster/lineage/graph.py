@@ -194,6 +194,8 @@ def _history(instance: dg.DagsterInstance, node: AssetNode, asset_key: dg.AssetK
     if node.role == "model":
         for record in instance.fetch_materializations(asset_key, limit=20).records:
             materialization = record.asset_materialization
+            if materialization is None:
+                continue
             run = instance.get_run_by_id(record.run_id)
             node.history.append({
                 "run_id": record.run_id, "timestamp": record.timestamp,

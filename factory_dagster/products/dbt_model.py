@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 from dagster import AssetExecutionContext
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -41,7 +40,7 @@ from factory_dagster.spec.column_kinds import Kind, dbt_kind
 from factory_dagster.spec.dbt_manifest import models_path
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.quarantine import quarantine
-from factory_dagster.storage.warehouse import quote, read_arrow
+from factory_dagster.storage.warehouse import quote, read_arrow, read_frame
 
 
 class DbtModelKind(BuildableKind):
@@ -141,6 +140,7 @@ class FactoryDbtTranslator(DagsterDbtTranslator):
 def _partition_rows(spec: FactorySpec, warehouse: Path, events: list[Any], window: Window) -> Iterator[Any]:
     """Add per-day row counts to the partitioned models' outputs (read after dbt has finished)."""
     partitioned = spec.line.dbt.partitioned
+    assert partitioned is not None  # only the partitioned models' step counts rows per day
     column = quote(partitioned.date_column)
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in spec.dbt_models:
@@ -239,11 +239,11 @@ def build_table_gate_check(spec: FactorySpec, product: str, gate: Gate,
     def _gate(context: dg.AssetCheckExecutionContext, factory: FactoryResource) -> dg.AssetCheckResult:
         home = factory.paths
         sql, params, parameters = f"select * from {KIND.relation(spec, product)}", [], None
-        if partitions_spec is not None:
+        if partitions_spec is not None and date_column is not None:
             window = window_from_tags(context.run.tags, partitions_spec) or full_window(partitions_spec)
             sql += f" where {quote(date_column)} between ? and ?"
             params, parameters = [window.first, window.last], window.parameters()
-        frame = pl.from_arrow(read_arrow(home.warehouse, sql, params))
+        frame = read_frame(home.warehouse, sql, params)
         result = gate.evaluate(frame, parameters)
         history.record(home, gate.asset, context.run.run_id, result)
         extra = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, TypeVar
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
@@ -35,11 +35,12 @@ class FeatureComputationError(Exception):
 
 
 BLOCKS: dict[str, type[Block]] = {}
+B = TypeVar("B", bound="type[Block]")
 
 
-def block(name: str) -> Callable[[type[Block]], type[Block]]:
+def block(name: str) -> Callable[[B], B]:
     """Register a block class under the spec key that selects it (`cast: {...}`)."""
-    def register(cls: type[Block]) -> type[Block]:
+    def register(cls: B) -> B:
         cls.name = name
         BLOCKS[name] = cls
         return cls

@@ -37,7 +37,7 @@ from factory_dagster.spec.references import check_partitions_name
 from factory_dagster.spec.types import Name
 from factory_dagster.storage.datasets import Dataset
 from factory_dagster.storage.home import FactoryHome
-from factory_dagster.storage.warehouse import quote, read_arrow
+from factory_dagster.storage.warehouse import quote, read_frame
 
 FEATURES = "features"
 PARTITION_DAY = "__factory_partition_day"
@@ -230,14 +230,14 @@ def compute_feature_set(spec: FactorySpec, fs: FeatureSetSpec, home: FactoryHome
         # which the exact filter below decides.
         sql += f" where cast({quote(fs.timestamp)} as date) between ? and ?"
         params = [start - dt.timedelta(days=fs.lookback_days() + 1), end + dt.timedelta(days=1)]
-    source = pl.from_arrow(read_arrow(home.warehouse, sql, params)).lazy()
+    source = read_frame(home.warehouse, sql, params).lazy()
     dimensions = {}
     for feature in fs.features.values():
         if feature.lookup is not None:
             lookup = feature.lookup
             dim_sql = (f"select {quote(lookup.dimension_key)}, {quote(lookup.column)} "
                        f"from {relation(spec, lookup.dimension)}")
-            dimensions[lookup.dimension] = pl.from_arrow(read_arrow(home.warehouse, dim_sql))
+            dimensions[lookup.dimension] = read_frame(home.warehouse, dim_sql)
     zone = spec.partitions[fs.partitions].timezone if fs.partitions else None
     frame = compile_features(fs, source, dimensions, zone)
     if start is not None and end is not None:
@@ -283,15 +283,14 @@ def build_feature_set_asset(spec: FactorySpec, name: str, context: BuildContext)
             start_offset=-fs.lookback_days(), allow_nonexistent_upstream_partitions=True))
     dimensions = {dg.AssetKey.from_user_string(spec.key_of(f.lookup.dimension))
                   for f in fs.features.values() if f.lookup is not None}
-    blocks = {type(f.block) for f in fs.features.values()}
-    version = code_version([fs], code=[build_feature_set_asset, compute_feature_set, compile_features,
-                                       *sorted(blocks, key=lambda b: b.__name__)])
+    blocks = sorted({type(f.block) for f in fs.features.values()}, key=lambda block: block.__name__)
+    version = code_version([fs], code=[build_feature_set_asset, compute_feature_set, compile_features, *blocks])
 
-    @dg.asset(**product_asset(
+    @product_asset(
         spec, fs, key=name, kinds={"polars", "parquet"}, version=version, partitions=partitions, gate=gate,
         deps=[source_dep, *sorted(dimensions - {source_key}, key=str)], automation=follow_upstream(),
         metadata={"factory/entity": fs.entity, "factory/timestamp": fs.timestamp,
-                  "factory/labels": ", ".join(fs.labels) or "none", "dagster/column_lineage": lineage}))
+                  "factory/labels": ", ".join(fs.labels) or "none", "dagster/column_lineage": lineage})
     def _features(context: AssetExecutionContext, factory: FactoryResource):
         home = factory.paths
         window = window_of(context, partitions) if partitions else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,12 @@ def product_asset(spec: FactorySpec, product: ProductSpec, *, key: dg.AssetKey |
                   deps: Sequence[dg.AssetKey | dg.AssetDep | str] | None = None,
                   automation: dg.AutomationCondition | None = None,
                   check_specs: Sequence[dg.AssetCheckSpec] = (), output_required: bool | None = None,
-                  metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The `@dg.asset` arguments every product carries: key, owner, description, group (the line's
-    by default), tags (the line's among them), code version, partitions with a single-run
+                  metadata: dict[str, Any] | None = None) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`@dg.asset` with the arguments every product carries: key, owner, description, group (the
+    line's by default), tags (the line's among them), code version, partitions with a single-run
     backfill policy, freshness, automation, its gate as a blocking check, and metadata."""
-    checks = [*( [gate.check_spec()] if gate else []), *check_specs]
-    return {
+    checks = [*([gate.check_spec()] if gate else []), *check_specs]
+    return dg.asset(**{
         "key": key,
         "deps": deps,
         "group_name": product.group or spec.name,
@@ -82,7 +82,7 @@ def product_asset(spec: FactorySpec, product: ProductSpec, *, key: dg.AssetKey |
         "check_specs": checks or None,
         "output_required": gate is None if output_required is None else output_required,
         "metadata": metadata or {},
-    }
+    })
 
 
 def lineage_metadata(lineage: ColumnDeps) -> dg.TableColumnLineage:

@@ -326,7 +326,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
     version = code_version([model, *(spec.feature_sets[fs] for fs in model.features)],
                            code=[build_model_asset, model_frame, TRAINING_SOURCE])
 
-    @dg.asset(**product_asset(
+    @product_asset(
         spec, model, key=name, kinds={"scikitlearn"}, version=version, deps=list(model.features),
         output_required=False,
         check_specs=[dg.AssetCheckSpec(
@@ -335,7 +335,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         metadata={"factory/estimator": model.estimator.name, "factory/task": model.task,
                   "dagster/column_lineage": lineage_metadata(KIND.lineage(spec, name)),
                   "factory/features": ", ".join(features),
-                  "factory/seed": model.seed if model.seed is not None else "none"}))
+                  "factory/seed": model.seed if model.seed is not None else "none"})
     def _train(context: AssetExecutionContext, factory: FactoryResource):
         from factory_dagster.products.training import (
             TrainingError,
@@ -367,7 +367,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         failures = promotion_failures(model, result.metrics, result.baseline_metrics, result.slice_metrics)
         served = registry.current()
 
-        metadata: dict[str, object] = {
+        metadata: dict[str, Any] = {
             "model_version": record.version,
             "artifact_sha256": record.sha256,
             "dagster/uri": str(registry.directory / record.file),
@@ -404,7 +404,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
     return _train
 
 
-def version_metadata(record: ModelVersion) -> dict[str, object]:
+def version_metadata(record: ModelVersion) -> dict[str, Any]:
     """What a materialization records about a model version, from the registry."""
     details = record.details
     return {

@@ -168,7 +168,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
     scores = f"the latest {predictions.score.last_days} days" if predictions.score else \
         f"each {predictions.partitions} partition"
 
-    @dg.asset(**product_asset(
+    @product_asset(
         spec, predictions, key=name, kinds={"scikitlearn", "polars", "parquet"}, partitions=partitions, gate=gate,
         version=code_version([predictions, model], code=[build_predictions_asset, publish_view]),
         deps=[predictions.model, *model.features],
@@ -176,7 +176,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         automation=follow_upstream(ignore=dg.AssetSelection.assets(predictions.model)),
         metadata={"factory/model": predictions.model,
                   "dagster/column_lineage": lineage_metadata(KIND.lineage(spec, name)),
-                  "factory/scores": scores}))
+                  "factory/scores": scores})
     def _score(context: AssetExecutionContext, factory: FactoryResource):
         from factory_dagster.products.training import input_frame, score_frame
 
@@ -194,7 +194,8 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
             raise dg.Failure(description=f"{name}: {exc}", allow_retries=False) from None
         days = frame.get_column(timestamp).dt.date()
         if window is None:
-            first, last = days.max() - dt.timedelta(days=predictions.score.last_days - 1), days.max()
+            assert predictions.score is not None and isinstance(latest := days.max(), dt.date)
+            first, last = latest - dt.timedelta(days=predictions.score.last_days - 1), latest
             frame = frame.filter(days >= first)
         else:
             first, last = window.first, window.last
@@ -208,7 +209,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         if model.task == "classification":
             out = out.with_columns((pl.col(SCORE) >= model.threshold).alias(PREDICTED))
         out = out.select(list(output_schema(spec, name)))
-        positive = float(out.get_column(PREDICTED).mean()) if PREDICTED in out.columns else None
+        positive = out.select(pl.col(PREDICTED).cast(pl.Float64).mean()).item() if PREDICTED in out.columns else None
 
         def publish() -> dict[str, object]:
             dataset = predictions_dataset(home, name)

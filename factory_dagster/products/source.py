@@ -177,9 +177,9 @@ def build_source_asset(spec: FactorySpec, name: str, context: BuildContext) -> d
         **({"factory/landing": f"landing/{source.landing}/<YYYY-MM-DD>.csv|parquet"} if source.landing else {}),
     }
 
-    @dg.asset(**product_asset(
+    @product_asset(
         spec, source, key=key, kinds={"duckdb", "polars"}, partitions=partitions, gate=gate, metadata=metadata,
-        version=code_version([source], code=[build_source_asset, read_window, read_source_file])))
+        version=code_version([source], code=[build_source_asset, read_window, read_source_file]))
     def _land(context: AssetExecutionContext, factory: FactoryResource):
         home = factory.paths
         window = window_of(context, partitions) if partitions else None

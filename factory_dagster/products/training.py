@@ -76,7 +76,9 @@ def split_windows(days: pl.Series, split: SplitSpec) -> tuple[Window, Window]:
     """Train window then test window, ending at `split.end` (or the latest day in the data)."""
     if days.is_empty():
         raise TrainingError("no rows to train on")
-    end = days.max() if split.end == "latest" else split.end
+    latest = days.max()
+    assert isinstance(latest, dt.date), "days are dates"
+    end = latest if split.end == "latest" else split.end
     test_start = end - dt.timedelta(days=split.test_days - 1)
     train_end = test_start - dt.timedelta(days=1)
     train_start = train_end - dt.timedelta(days=split.train_days - 1)
@@ -169,12 +171,13 @@ def evaluate(task: str, metrics: list[str], y: np.ndarray, scores: np.ndarray, t
     if task == "classification":
         predicted = (scores >= threshold).astype(int)
         both = len(np.unique(y)) == 2
+        # sklearn takes zero_division in {"warn", 0.0, 1.0, nan}; its inferred type says str only.
         table = {
             "roc_auc": lambda: m.roc_auc_score(y, scores) if both else float("nan"),
             "log_loss": lambda: m.log_loss(y, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]),
-            "precision": lambda: m.precision_score(y, predicted, zero_division=0),
-            "recall": lambda: m.recall_score(y, predicted, zero_division=0),
-            "f1": lambda: m.f1_score(y, predicted, zero_division=0),
+            "precision": lambda: m.precision_score(y, predicted, zero_division=0.0),  # pyright: ignore[reportArgumentType]
+            "recall": lambda: m.recall_score(y, predicted, zero_division=0.0),  # pyright: ignore[reportArgumentType]
+            "f1": lambda: m.f1_score(y, predicted, zero_division=0.0),  # pyright: ignore[reportArgumentType]
             "accuracy": lambda: m.accuracy_score(y, predicted),
             "brier": lambda: m.brier_score_loss(y, scores),
         }

@@ -3,6 +3,8 @@ time (partitions, jobs, sensors, schedules) referring to things that exist."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from factory_dagster.spec.errors import SpecError, known
 from factory_dagster.spec.line import FactorySpec
 
@@ -42,7 +44,7 @@ def check_time(spec: FactorySpec) -> list[SpecError]:
         except Exception as exc:  # dagster raises several types for a selection it cannot parse
             errors.append(spec.error("jobs", name, ("select",), f"not a Dagster asset selection: {exc}"))
     for name, sensor in spec.sensors.items():
-        source = spec.products.get("sources", {}).get(sensor.source)
+        source: Any = spec.products.get("sources", {}).get(sensor.source)  # a source kind's entry (landing, partition)
         if source is None:
             errors.append(spec.error("sensors", name, ("source",),
                                      f"unknown source '{sensor.source}' (known: {known(spec.products.get('sources', {}))})"))

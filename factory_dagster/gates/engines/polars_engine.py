@@ -112,7 +112,7 @@ def _bound_ok(bound: Any, kind: str, dtype: pl.DataType) -> bool:
     if kind == "temporal":
         if dtype == pl.Date:
             return type(bound) is dt.date
-        if isinstance(bound, dt.datetime):
+        if isinstance(bound, dt.datetime) and isinstance(dtype, pl.Datetime):
             return (bound.tzinfo is None) == (dtype.time_zone is None)
     return False
 
