@@ -34,5 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(argv[0]).exists():
         fail("the `dagster` command is not installed in this environment")
     print(f"DAGSTER_HOME={dagster_home}\n$ {' '.join(argv)}", flush=True)
+    # dagster dev prepares the dbt project with the `dbt` on PATH: the one beside this interpreter.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     os.execv(argv[0], argv)
     return 0  # not reached
