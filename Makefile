@@ -1,19 +1,24 @@
 # Two entry points for a fresh machine; each creates .venv and installs into it.
 #   make demo   set up, then build the whole flights line on the embedded default
-#   make test   set up, then run the test suite
+#   make test   set up, then run the linters (ruff, pyright) and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Each product line brings its own data packages (lines/<line>/requirements.txt).
 LINE_REQUIREMENTS := $(foreach file,$(wildcard lines/*/requirements.txt),-r $(file))
 
-.PHONY: demo test setup setup-test ui clean
+.PHONY: demo test lint setup setup-test ui clean
 
 demo: setup
 	$(BIN)/factory build
 
-test: setup-test
+test: lint
 	$(BIN)/python -m pytest
+
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright
 
 ui: setup
 	$(BIN)/factory ui

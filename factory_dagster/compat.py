@@ -17,20 +17,21 @@ else:
     AssetGraph = Any
 
 PRIVATE_APIS = {
-    "dbt.adapters.duckdb.connections.DuckDBConnectionManager._LOCK":
-        "guards the in-process DuckDB handle dbt-duckdb keeps after dagster-dbt fetches metadata",
-    "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV":
-        "that handle: closed so the factory's own DuckDB connections can open the same file",
+    "dbt.adapters.duckdb.connections.DuckDBConnectionManager._LOCK": "guards the in-process DuckDB handle dbt-duckdb keeps after dagster-dbt fetches metadata",
+    "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV": "that handle: closed so the factory's own DuckDB connections can open the same file",
 }
 
 
-def asset_graph(assets: Sequence[dg.AssetsDefinition | dg.AssetChecksDefinition],
-                resources: Mapping[str, Any]) -> AssetGraph:
+def asset_graph(
+    assets: Sequence[dg.AssetsDefinition | dg.AssetChecksDefinition], resources: Mapping[str, Any]
+) -> AssetGraph:
     """The asset graph of some assets and checks (with the resources they require), through the
     public `Definitions` API."""
-    return dg.Definitions(assets=[a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
-                          asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)],
-                          resources=dict(resources)).resolve_asset_graph()
+    return dg.Definitions(
+        assets=[a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
+        asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)],
+        resources=dict(resources),
+    ).resolve_asset_graph()
 
 
 def release_duckdb_adapter_connection() -> None:

@@ -18,50 +18,35 @@ from factory_dagster.lineage.definitions import (
     build_governance_assets,
     build_openlineage_sensors,
 )
-from factory_dagster.products.catalog import asset_columns, source_key
-from factory_dagster.products.dbt import build_dbt_assets, dbt_cli, prepare_if_dev
-from factory_dagster.products.feature_sets import build_feature_set_asset
-from factory_dagster.products.models import build_model_asset
-from factory_dagster.products.predictions import build_predictions_asset
-from factory_dagster.products.raw import build_source_asset
-from factory_dagster.products.table_gates import build_table_gate_check
+from factory_dagster.products import KINDS, load_factory, load_line
+from factory_dagster.products.dbt_model import dbt_cli, prepare_if_dev
+from factory_dagster.products.kind import BuildContext
 from factory_dagster.resources import FactoryResource
-from factory_dagster.spec import FactoryRoot, FactorySpec, find_root, load_factory, load_line
+from factory_dagster.spec import FactoryRoot, FactorySpec, find_root
 from factory_dagster.spec.across_lines import check_across_lines
 from factory_dagster.spec.loader import raise_all
-from factory_dagster.storage.home import resolve_home
+from factory_dagster.storage.home import FactoryHome, resolve_home
 
 
-def build_gates(spec: FactorySpec) -> dict[str, Gate]:
-    """A gate for every asset that has a suite in expectations/<line>/, by asset key."""
+def build_gates(spec: FactorySpec, home: FactoryHome | None = None) -> dict[str, Gate]:
+    """A gate for every asset that has a suite in expectations/<line>/, by asset key; with a
+    factory home, GX's parse of each suite is remembered there."""
     if not spec.suites_dir.is_dir():
         return {}
-    suites = load_suites(spec.suites_dir, asset_columns(spec))
-    return {key: Gate(dg.AssetKey.from_user_string(key), suite, spec.line.gates.engine)
-            for key, suite in suites.items()}
+    suites = load_suites(spec.suites_dir, spec.asset_columns(), home.gx_parsed if home else None)
+    return {
+        key: Gate(dg.AssetKey.from_user_string(key), suite, spec.line.gates.engine) for key, suite in suites.items()
+    }
 
 
-def partitioned_products(spec: FactorySpec, dbt: list[dg.AssetsDefinition]) -> dict[str, str]:
-    """Data products (raw sources, dbt models) by name → the partitions they are split by."""
-    products = {name: s.partition.partitions for name, s in spec.sources.items() if s.partition}
-    if spec.line.dbt.partitioned is not None:
-        for assets_def in dbt:
-            if assets_def.partitions_def is not None:
-                products.update({key.to_user_string(): spec.line.dbt.partitioned.partitions
-                                 for key in assets_def.keys})
-    return products
-
-
-def build_assets(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetsDefinition]:
-    """Every asset of the line, upstream first; factory-written assets publish through their gate."""
-    dbt = build_dbt_assets(spec)
-    partitioned = partitioned_products(spec, dbt)
+def build_line(spec: FactorySpec, gates: dict[str, Gate]) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    """Every asset and check of the line, kind by kind, upstream first; factory-written assets
+    publish through their gate."""
+    context = BuildContext(
+        gates=gates, partitioned={name: s.partition.partitions for name, s in spec.sources.items() if s.partition}
+    )
     return [
-        *(build_source_asset(spec, name, gates.get(source_key(name).to_user_string())) for name in spec.sources),
-        *dbt,
-        *(build_feature_set_asset(spec, name, gates.get(name), partitioned) for name in spec.feature_sets),
-        *(build_model_asset(spec, name) for name in spec.models),
-        *(build_predictions_asset(spec, name, gates.get(name)) for name in spec.predictions),
+        definition for kind in KINDS if (names := kind.names(spec)) for definition in kind.build(spec, names, context)
     ]
 
 
@@ -70,26 +55,23 @@ def build_automation(spec: FactorySpec, line_keys: set[dg.AssetKey], graph: Asse
     jobs = build_jobs(spec, graph)
     sensors: list = [build_landing_sensor(spec, name, jobs[s.job]) for name, s in spec.sensors.items()]
     if spec.line.automation.enabled:
-        sensors.append(dg.AutomationConditionSensorDefinition(
-            f"{spec.name}_automation", target=dg.AssetSelection.assets(*line_keys),
-            minimum_interval_seconds=spec.line.automation.minimum_interval_seconds,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            description=f"Evaluates the automation condition of every asset of line {spec.name} "
-                        "(follow upstream once its gates passed)."))
+        sensors.append(
+            dg.AutomationConditionSensorDefinition(
+                f"{spec.name}_automation",
+                target=dg.AssetSelection.assets(*line_keys),
+                minimum_interval_seconds=spec.line.automation.minimum_interval_seconds,
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                description=f"Evaluates the automation condition of every asset of line {spec.name} "
+                "(follow upstream once its gates passed).",
+            )
+        )
     schedules = [build_schedule(spec, name, jobs, graph) for name in spec.schedules]
     return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
 
 
-def build_checks(spec: FactorySpec, gates: dict[str, Gate], assets: list[dg.AssetsDefinition]
-                 ) -> list[dg.AssetChecksDefinition]:
-    """Gates on dbt models run as separate blocking checks after dbt builds the table."""
-    partitioned = partitioned_products(spec, assets)
-    return [build_table_gate_check(spec, name, gates[name], partitioned.get(name))
-            for name in spec.dbt_models if name in gates]
-
-
-def load_specs(lines: Sequence[str | Path] | str | Path | None = None,
-               root: FactoryRoot | Path | str | None = None) -> list[FactorySpec]:
+def load_specs(
+    lines: Sequence[str | Path] | str | Path | None = None, root: FactoryRoot | Path | str | None = None
+) -> list[FactorySpec]:
     """The lines to serve: names (under the factory root) or line folders (`<root>/lines/<name>`),
     else the factory's configured lines. Under `dagster dev` the dbt project is prepared first."""
     if isinstance(lines, (str, Path)):
@@ -108,9 +90,13 @@ def load_specs(lines: Sequence[str | Path] | str | Path | None = None,
     return specs
 
 
-def build_definitions(lines: Sequence[str | Path] | str | Path | None = None, *,
-                      root: FactoryRoot | Path | str | None = None, home: Path | str | None = None,
-                      specs: Sequence[FactorySpec] | None = None) -> dg.Definitions:
+def build_definitions(
+    lines: Sequence[str | Path] | str | Path | None = None,
+    *,
+    root: FactoryRoot | Path | str | None = None,
+    home: Path | str | None = None,
+    specs: Sequence[FactorySpec] | None = None,
+) -> dg.Definitions:
     """One code location for the factory's lines (or `lines`), writing into a factory home.
 
     Loading has no side effect: no dbt parse (but Dagster's own under `dagster dev`), no
@@ -125,25 +111,27 @@ def build_definitions(lines: Sequence[str | Path] | str | Path | None = None, *,
 
 def _definitions(specs: list[FactorySpec], home_path: Path) -> dg.Definitions:
     resources: dict[str, object] = {"factory": FactoryResource(home=str(home_path))}
-    dbt_projects = {s.dbt_project_dir for s in specs} - {None}
-    if dbt_projects:
+    dbt_projects = {project for s in specs if (project := s.dbt_project_dir) is not None}
+    if dbt_projects:  # one dbt project for every line (dbt_project/ under the factory root)
         resources["dbt"] = dbt_cli(next(iter(dbt_projects)))
-    gates = {spec.name: build_gates(spec) for spec in specs}
-    assets = {spec.name: build_assets(spec, gates[spec.name]) for spec in specs}
-    checks = {spec.name: build_checks(spec, gates[spec.name], assets[spec.name]) for spec in specs}
-    every = [a for spec in specs for a in (*assets[spec.name], *checks[spec.name])]
-    graph = asset_graph(every, resources)  # built once: every selection and report resolves on it
+    gates = {spec.name: build_gates(spec, FactoryHome(home_path)) for spec in specs}
+    built = {spec.name: build_line(spec, gates[spec.name]) for spec in specs}
+    # An AssetChecksDefinition is an AssetsDefinition too: tell them apart by the narrower type.
+    checks = [c for spec in specs for c in built[spec.name] if isinstance(c, dg.AssetChecksDefinition)]
+    assets = [a for spec in specs for a in built[spec.name] if not isinstance(a, dg.AssetChecksDefinition)]
+    graph = asset_graph([*assets, *checks], resources)  # built once: every selection and report resolves on it
     automation: dict[str, list] = {"jobs": [], "sensors": [], "schedules": []}
     for spec in specs:
-        keys = {k for a in assets[spec.name] for k in a.keys}
+        keys = {k for a in built[spec.name] if not isinstance(a, dg.AssetChecksDefinition) for k in a.keys}
         for kind, definitions in build_automation(spec, keys, graph).items():
             automation[kind] += definitions
     automation["sensors"] += build_openlineage_sensors(specs)
     return dg.Definitions(
-        assets=[*(a for spec in specs for a in assets[spec.name]),
-                *build_governance_assets(specs, gates, graph)],
-        asset_checks=[c for spec in specs for c in checks[spec.name]],
-        **automation,
+        assets=[*assets, *build_governance_assets(specs, gates, graph)],
+        asset_checks=checks,
+        jobs=automation["jobs"],
+        sensors=automation["sensors"],
+        schedules=automation["schedules"],
         resources=resources,
         # One process writes the embedded DuckDB warehouse at a time.
         executor=dg.in_process_executor,

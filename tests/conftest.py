@@ -72,8 +72,9 @@ class Build:
     reports: list
 
 
-def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInstance | None = None,
-              line: str | None = None):
+def build_all(
+    home: Path, spec_dir: Path | None = None, instance: dg.DagsterInstance | None = None, line: str | None = None
+):
     """Build every asset of one line into `home` with the CLI's runner; returns (defs, instance, report).
 
     The line is the folder `spec_dir` (`<root>/lines/<line>`), else the repository's line named
@@ -87,7 +88,7 @@ def build_all(home: Path, spec_dir: Path | None = None, instance: dg.DagsterInst
     )
     from factory_dagster.factory import build_definitions
     from factory_dagster.lineage.openlineage import emit_run
-    from factory_dagster.spec import load_line
+    from factory_dagster.products import load_line
     from factory_dagster.storage.home import FactoryHome
 
     assert spec_dir is None or line is None, "give a line folder or a line name, not both"

@@ -32,8 +32,14 @@ def background(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> It
     SIGKILL: `dagster dev` ignores SIGTERM for a while) and check that none is left."""
     marker = uuid.uuid4().hex
     with open(log, "w") as out:
-        process = subprocess.Popen(args, cwd=cwd, env={**env, "FACTORY_TEST_MARKER": marker}, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env={**env, "FACTORY_TEST_MARKER": marker},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         yield process
     finally:

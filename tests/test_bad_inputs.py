@@ -61,7 +61,7 @@ def set_field(rows: list[list[str]], row: int, column: str, value: str) -> list[
 
 def drop_column(rows: list[list[str]], column: str) -> list[list[str]]:
     index = rows[0].index(column)
-    return [r[:index] + r[index + 1:] for r in rows]
+    return [r[:index] + r[index + 1 :] for r in rows]
 
 
 def fingerprint(home: Path) -> dict[str, object]:
@@ -69,10 +69,13 @@ def fingerprint(home: Path) -> dict[str, object]:
     prints: dict[str, object] = {}
     con = duckdb.connect(str(home / "warehouse.duckdb"))
     try:
-        tables = con.execute("select table_schema, table_name from information_schema.tables "
-                             "where table_type = 'BASE TABLE'").fetchall()
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
+        ).fetchall()
         for schema, table in tables:
-            prints[f"{schema}.{table}"] = con.execute(f'select count(*), sum(hash(t)) from "{schema}"."{table}" t').fetchall()
+            prints[f"{schema}.{table}"] = con.execute(
+                f'select count(*), sum(hash(t)) from "{schema}"."{table}" t'
+            ).fetchall()
     finally:
         con.close()
     for folder in ("features", "predictions", "models"):
@@ -82,8 +85,9 @@ def fingerprint(home: Path) -> dict[str, object]:
     return prints
 
 
-def run_backfill(home: Path, capsys: pytest.CaptureFixture[str], spec_dir: Path | None = None,
-                 day: dt.date = DAY) -> tuple[int, str]:
+def run_backfill(
+    home: Path, capsys: pytest.CaptureFixture[str], spec_dir: Path | None = None, day: dt.date = DAY
+) -> tuple[int, str]:
     """`factory backfill` of one day of a line (the repository's flights line unless `spec_dir`): the
     daily chain, from its landing file when there is one."""
     args = ["backfill", "--start", day.isoformat(), "--end", day.isoformat(), "--no-prepare", "--home", str(home)]
@@ -117,30 +121,55 @@ def point_source(spec_dir: Path, source: str, path: Path) -> None:
 FILE = f"landing/flights/{DAY.isoformat()}"
 CASES: dict[str, tuple[Callable[[list[list[str]]], str | bytes], str, str]] = {
     # name: (make the day's file, file suffix, the expected one-line reason)
-    "null key": (lambda r: as_csv(set_field(r, 7, "carrier", "")), ".csv",
-                 "raw/flights: gate failed (ERROR): expect_column_values_to_not_be_null(carrier): 1 unexpected"),
-    "duplicate keys": (lambda r: as_csv(r + [r[42]]), ".csv",
-                       "raw/flights: gate failed (ERROR): expect_compound_columns_to_be_unique(year, month, day…): "
-                       "2 unexpected"),
-    "dropped column": (lambda r: as_csv(drop_column(r, "distance")), ".csv",
-                       f"{FILE}.csv: missing column 'distance' (declared: year, month, day,"),
-    "renamed column": (lambda r: as_csv([["destination" if c == "dest" else c for c in r[0]], *r[1:]]), ".csv",
-                       f"{FILE}.csv: missing column 'dest'; unexpected column 'destination'"),
-    "string in a numeric column": (lambda r: as_csv(set_field(r, 500, "dep_delay", "abc")), ".csv",
-                                   f"{FILE}.csv: row 500, column 'dep_delay': 'abc' is not an integer"),
-    "unknown carrier": (lambda r: as_csv(set_field(r, 10, "carrier", "ZZ")), ".csv",
-                        "expect_column_values_to_be_in_set(carrier): 1 unexpected ("),
-    "negative distance": (lambda r: as_csv(set_field(r, 20, "distance", "-100")), ".csv",
-                          "expect_column_values_to_be_between(distance): 1 unexpected ("),
+    "null key": (
+        lambda r: as_csv(set_field(r, 7, "carrier", "")),
+        ".csv",
+        "raw/flights: gate failed (ERROR): expect_column_values_to_not_be_null(carrier): 1 unexpected",
+    ),
+    "duplicate keys": (
+        lambda r: as_csv([*r, r[42]]),
+        ".csv",
+        "raw/flights: gate failed (ERROR): expect_compound_columns_to_be_unique(year, month, day…): 2 unexpected",
+    ),
+    "dropped column": (
+        lambda r: as_csv(drop_column(r, "distance")),
+        ".csv",
+        f"{FILE}.csv: missing column 'distance' (declared: year, month, day,",
+    ),
+    "renamed column": (
+        lambda r: as_csv([["destination" if c == "dest" else c for c in r[0]], *r[1:]]),
+        ".csv",
+        f"{FILE}.csv: missing column 'dest'; unexpected column 'destination'",
+    ),
+    "string in a numeric column": (
+        lambda r: as_csv(set_field(r, 500, "dep_delay", "abc")),
+        ".csv",
+        f"{FILE}.csv: row 500, column 'dep_delay': 'abc' is not an integer",
+    ),
+    "unknown carrier": (
+        lambda r: as_csv(set_field(r, 10, "carrier", "ZZ")),
+        ".csv",
+        "expect_column_values_to_be_in_set(carrier): 1 unexpected (",
+    ),
+    "negative distance": (
+        lambda r: as_csv(set_field(r, 20, "distance", "-100")),
+        ".csv",
+        "expect_column_values_to_be_between(distance): 1 unexpected (",
+    ),
     "empty file": (lambda r: "", ".csv", f"{FILE}.csv: file is empty"),
     "truncated file": (lambda r: as_csv(r)[: len(as_csv(r)) // 2], ".csv", "the file is truncated"),
-    "corrupt file": (lambda r: b"PAR1" + b"\x00garbage" * 100, ".parquet", f"{FILE}.parquet: not a readable parquet file"),
+    "corrupt file": (
+        lambda r: b"PAR1" + b"\x00garbage" * 100,
+        ".parquet",
+        f"{FILE}.parquet: not a readable parquet file",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_flights_file_is_blocked(case: str, rows: list[list[str]], built_home: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flights_file_is_blocked(
+    case: str, rows: list[list[str]], built_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     make, suffix, reason = CASES[case]
     landed = land(built_home, make(rows), suffix)
     before = fingerprint(built_home)
@@ -166,8 +195,9 @@ def test_bad_flights_file_is_blocked(case: str, rows: list[list[str]], built_hom
     assert landed.name in record["files"]
 
 
-def test_a_corrupt_source_archive_fails_ingestion(built_home: Path, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_corrupt_source_archive_fails_ingestion(
+    built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Without a landing file, a day lands from the source file: a corrupt archive is refused."""
     archive = tmp_path / "flights.csv.zip"
     archive.write_bytes(b"PK\x03\x04" + b"\x00garbage" * 100)
@@ -176,13 +206,17 @@ def test_a_corrupt_source_archive_fails_ingestion(built_home: Path, tmp_path: Pa
     before = fingerprint(built_home)
     code, out = run_backfill(built_home, capsys, spec_dir)
     assert code == 1
-    assert any(line.startswith("✗ raw/flights: ingestion failed: ") and "flights.csv.zip: corrupt or unreadable archive"
-               in line for line in out.splitlines()), out
+    assert any(
+        line.startswith("✗ raw/flights: ingestion failed: ")
+        and "flights.csv.zip: corrupt or unreadable archive" in line
+        for line in out.splitlines()
+    ), out
     assert fingerprint(built_home) == before
 
 
-def test_failed_gate_shows_a_per_expectation_table(flights_build: Build, rows: list[list[str]], built_home: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_gate_shows_a_per_expectation_table(
+    flights_build: Build, rows: list[list[str]], built_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from factory_dagster.execution.instance import factory_instance
     from factory_dagster.storage.home import FactoryHome
 
@@ -195,7 +229,9 @@ def test_failed_gate_shows_a_per_expectation_table(flights_build: Build, rows: l
     evaluation = record.evaluation
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     table = evaluation.metadata["expectations"].value
-    assert table.startswith("| # | expectation | severity | result | observed | unexpected | unexpected % | examples | engine |")
+    assert table.startswith(
+        "| # | expectation | severity | result | observed | unexpected | unexpected % | examples | engine |"
+    )
     failing = [line for line in table.splitlines() if "❌ fail" in line]
     assert len(failing) == 2
     assert any("expect_column_values_to_be_in_set(origin)" in line and "'BOS'" in line for line in failing)
@@ -210,7 +246,10 @@ def tighten(suites: Path, name: str, column: str, **kwargs: object) -> None:
     path = suites / f"{name}.json"
     document = json.loads(path.read_text())
     for expectation in document["expectations"]:
-        if expectation["kwargs"].get("column") == column and expectation["type"] == "expect_column_values_to_be_between":
+        if (
+            expectation["kwargs"].get("column") == column
+            and expectation["type"] == "expect_column_values_to_be_between"
+        ):
             expectation["kwargs"].update(kwargs)
             break
     else:
@@ -218,8 +257,9 @@ def tighten(suites: Path, name: str, column: str, **kwargs: object) -> None:
     path.write_text(json.dumps(document))
 
 
-def test_a_failed_mart_gate_keeps_features_and_predictions(built_home: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_mart_gate_keeps_features_and_predictions(
+    built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec_dir = copy_line(tmp_path / "factory")
     tighten(suites_of(spec_dir), "fct_flights", "dep_delay", max_value=60)
     before = {k: v for k, v in fingerprint(built_home).items() if not k.startswith(("main.", "raw."))}
@@ -234,7 +274,8 @@ def test_a_failed_mart_gate_keeps_features_and_predictions(built_home: Path, tmp
 
 
 def test_a_failed_predictions_gate_keeps_serving_the_previous_predictions(
-        built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec_dir = copy_line(tmp_path / "factory")
     tighten(suites_of(spec_dir), "delay_predictions", "score", max_value=0.2)
     served = built_home / "predictions" / "delay_predictions" / f"{DAY.isoformat()}.parquet"

@@ -39,7 +39,8 @@ def wait_for_run(instance: dg.DagsterInstance, tags: dict[str, str], log: Path) 
         if finished:
             run = finished[0]
             assert run.status == dg.DagsterRunStatus.SUCCESS, (
-                f"run {run.run_id} for {tags} ended {run.status}; daemon log:\n{log.read_text()[-3000:]}")
+                f"run {run.run_id} for {tags} ended {run.status}; daemon log:\n{log.read_text()[-3000:]}"
+            )
             return run
         time.sleep(2)
     raise AssertionError(f"no finished run with {tags} within {RUN_TIMEOUT} s; daemon log:\n{log.read_text()[-3000:]}")
@@ -56,16 +57,23 @@ def daemon_setup(flights_build: Build, tmp_path: Path) -> dict[str, Path]:
     line = spec_dir / "line.yaml"  # automation follows upstream in its own runs: keep this test to two
     line.write_text(line.read_text().replace("  automation:\n    enabled: true", "  automation:\n    enabled: false"))
     workspace = tmp_path / "workspace.yaml"
-    workspace.write_text("load_from:\n  - python_module:\n      module_name: factory_dagster.definitions\n"
-                         f"      attribute: defs\n      working_directory: {REPO}\n")
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: factory_dagster.definitions\n"
+        f"      attribute: defs\n      working_directory: {REPO}\n"
+    )
     return {"home": home, "specs": spec_dir, "workspace": workspace, "dagster_home": tmp_path / "dagster_home"}
 
 
 def test_daemon_runs_the_sensor_and_the_schedule(daemon_setup: dict[str, Path], tmp_path: Path) -> None:
     home, dagster_home = daemon_setup["home"], daemon_setup["dagster_home"]
     spec_dir = daemon_setup["specs"]
-    env = {**os.environ, "FACTORY_HOME": str(home), "FACTORY_ROOT": str(spec_dir.parent.parent),
-           "FACTORY_LINES": spec_dir.name, "DAGSTER_HOME": str(dagster_home)}
+    env = {
+        **os.environ,
+        "FACTORY_HOME": str(home),
+        "FACTORY_ROOT": str(spec_dir.parent.parent),
+        "FACTORY_LINES": spec_dir.name,
+        "DAGSTER_HOME": str(dagster_home),
+    }
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     ensure_dagster_home(FactoryHome(home))  # the factory's instance config: runs queue one at a time
     assert "max_concurrent_runs: 1" in (dagster_home / "dagster.yaml").read_text()
@@ -88,10 +96,12 @@ def test_daemon_runs_the_sensor_and_the_schedule(daemon_setup: dict[str, Path], 
     expected = source_days()[dt.date.fromisoformat(DAY)]
     con = duckdb.connect(str(home / "warehouse.duckdb"))
     try:
-        raw = con.execute("select count(*) from raw.flights where make_date(year, month, day) = ?",
-                          [dt.date.fromisoformat(DAY)]).fetchone()[0]
-        fct = con.execute("select count(*) from fct_flights where flight_date = ?",
-                          [dt.date.fromisoformat(DAY)]).fetchone()[0]
+        raw = con.execute(
+            "select count(*) from raw.flights where make_date(year, month, day) = ?", [dt.date.fromisoformat(DAY)]
+        ).fetchone()[0]
+        fct = con.execute(
+            "select count(*) from fct_flights where flight_date = ?", [dt.date.fromisoformat(DAY)]
+        ).fetchone()[0]
     finally:
         con.close()
     assert raw == fct == expected

@@ -16,15 +16,21 @@ from factory_dagster.lineage.assess import Assessment, assess
 from factory_dagster.lineage.debt import evaluate
 from factory_dagster.lineage.ml_test_score import BANDS, SECTIONS, band
 from factory_dagster.lineage.rules import all_rules
-from factory_dagster.products.dbt import prepare_dbt_project
-from factory_dagster.spec import SpecError, load_line
+from factory_dagster.products import load_line
+from factory_dagster.products.dbt_model import prepare_dbt_project
+from factory_dagster.spec import SpecError
 from factory_dagster.spec.errors import display_path
 from tests.conftest import line_args
 from tests.synthetic import make_factory
 
 
-def build_and_assess(specs: Path, home: Path, skip: frozenset[str] = frozenset(), materialize: bool = True,
-                     instance: dg.DagsterInstance | None = None) -> Assessment:
+def build_and_assess(
+    specs: Path,
+    home: Path,
+    skip: frozenset[str] = frozenset(),
+    materialize: bool = True,
+    instance: dg.DagsterInstance | None = None,
+) -> Assessment:
     """Build the factory (unless `materialize` is false: structure only, no history) and assess it."""
     project = specs.parent.parent / "dbt_project"
     if (project / "dbt_project.yml").is_file():
@@ -58,12 +64,18 @@ def test_a_clean_factory_reports_no_finding(tmp_path: Path, dbt_steps: int) -> N
 PLANTS = {
     "unused feature set": ({"spare_feature_set": True}, frozenset(), {("TD05", "spare_features")}),
     "unused feature column": ({"explicit_features": True}, frozenset(), {("TD05F", "event_features")}),
-    "ungated input": ({"gate_source": False}, frozenset(),
-                      {("TD19", "raw/events"), ("TD19K", "raw/events"), ("TD19M", "label_model")}),
+    "ungated input": (
+        {"gate_source": False},
+        frozenset(),
+        {("TD19", "raw/events"), ("TD19K", "raw/events"), ("TD19M", "label_model")},
+    ),
     "model without seed": ({"seed": False}, frozenset(), {("TD20", "label_model")}),
     "prediction feeding a model": ({"stacked_model": True}, frozenset(), {("TD02", "stacked_model")}),
-    "never-materialized asset": ({"untrained_model": True}, frozenset({"label_model_v2"}),
-                                 {("TD13", "label_model_v2")}),
+    "never-materialized asset": (
+        {"untrained_model": True},
+        frozenset({"label_model_v2"}),
+        {("TD13", "label_model_v2")},
+    ),
     "deep chain": ({"dbt_steps": 8}, None, {("TD12", "int_step_8")}),
     "missing owner": ({"dbt_steps": 2, "unowned_model": "int_step_1"}, None, {("TD21", "int_step_1")}),
 }
@@ -73,8 +85,9 @@ PLANTS = {
 @pytest.mark.parametrize("plant", sorted(PLANTS))
 def test_each_rule_finds_its_plant_and_nothing_else(plant: str, tmp_path: Path) -> None:
     options, skip, expected = PLANTS[plant]
-    result = build_and_assess(make_factory(tmp_path, **options), tmp_path / "home", skip or frozenset(),
-                              materialize=skip is not None)
+    result = build_and_assess(
+        make_factory(tmp_path, **options), tmp_path / "home", skip or frozenset(), materialize=skip is not None
+    )
     assert found(result) == expected, [f"{f.rule} {f.evidence}" for f in result.debt.findings]
     for finding in result.debt.findings:
         assert finding.evidence and finding.fix and finding.name == all_rules()[finding.rule].name
@@ -92,8 +105,17 @@ def test_findings_name_columns_and_evidence(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_exceptions_accept_findings_with_a_reason(tmp_path: Path) -> None:
     specs = make_factory(tmp_path, seed=False)
-    (specs / "debt.yaml").write_text(yaml.safe_dump({"debt": {"exceptions": [
-        {"rule": "TD20", "assets": "label_*", "reason": "A research model: runs differ on purpose."}]}}))
+    (specs / "debt.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "debt": {
+                    "exceptions": [
+                        {"rule": "TD20", "assets": "label_*", "reason": "A research model: runs differ on purpose."}
+                    ]
+                }
+            }
+        )
+    )
     result = build_and_assess(specs, tmp_path / "home")
     assert result.debt.findings == []
     (accepted,) = result.debt.excepted
@@ -136,9 +158,14 @@ def test_ml_test_score_shows_evidence_per_test(tmp_path: Path) -> None:
 
 def test_bands_follow_the_2017_paper() -> None:
     assert [band(s) for s in (0, 0.5, 1, 1.5, 2.5, 4, 6)] == [
-        "research project", "serious holes in reliability possible", "serious holes in reliability possible",
-        "first productionization pass", "reasonably tested", "strong levels of automated testing and monitoring",
-        "exceptional"]
+        "research project",
+        "serious holes in reliability possible",
+        "serious holes in reliability possible",
+        "first productionization pass",
+        "reasonably tested",
+        "strong levels of automated testing and monitoring",
+        "exceptional",
+    ]
     assert len(BANDS) == 6
 
 

@@ -18,7 +18,11 @@ def test_allowed_parameters_exist_in_sklearn(name: str) -> None:
     for param in info.params.model_fields:
         assert param in signature, f"{name} has no parameter {param}"
     assert ("random_state" in signature) == info.seeded
-    task = "classification" if hasattr(cls, "predict_proba") and "Classifier" in name or name == "LogisticRegression" else "regression"
+    task = (
+        "classification"
+        if (hasattr(cls, "predict_proba") and "Classifier" in name) or name == "LogisticRegression"
+        else "regression"
+    )
     assert info.task == task
 
 

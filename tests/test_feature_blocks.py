@@ -7,47 +7,68 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from factory_dagster.products.feature_blocks import (
-    FeatureComputationError,
-    compile_features,
-    source_columns,
-)
-from factory_dagster.spec.models import FeatureSetSpec
+from factory_dagster.products.feature_blocks import FeatureComputationError
+from factory_dagster.products.feature_set import FeatureSetSpec, compile_features, source_columns
 
 
 def feature_set(features: dict, labels: list[str] | None = None) -> FeatureSetSpec:
-    return FeatureSetSpec.model_validate({
-        "description": "test", "owner": "team:test", "source": "src", "entity": "id", "timestamp": "ts",
-        "labels": labels or [], "features": features,
-    })
+    return FeatureSetSpec.model_validate(
+        {
+            "description": "test",
+            "owner": "team:test",
+            "source": "src",
+            "entity": "id",
+            "timestamp": "ts",
+            "labels": labels or [],
+            "features": features,
+        }
+    )
 
 
 def events(rows: list[tuple[int, str, str, float | None]]) -> pl.LazyFrame:
     """(id, key, 'YYYY-MM-DD HH:MM', value) rows."""
     return pl.DataFrame(
-        {"id": [r[0] for r in rows], "key": [r[1] for r in rows],
-         "ts": [dt.datetime.fromisoformat(r[2]) for r in rows], "value": [r[3] for r in rows]},
+        {
+            "id": [r[0] for r in rows],
+            "key": [r[1] for r in rows],
+            "ts": [dt.datetime.fromisoformat(r[2]) for r in rows],
+            "value": [r[3] for r in rows],
+        },
         schema={"id": pl.Int64, "key": pl.String, "ts": pl.Datetime("us"), "value": pl.Float64},
     ).lazy()
 
 
 def test_row_blocks() -> None:
-    fs = feature_set({
-        "hour": {"date_part": {"column": "ts", "part": "hour"}},
-        "weekday": {"date_part": {"column": "ts", "part": "weekday"}},
-        "value_int": {"cast": {"column": "value", "to": "int"}},
-        "band": {"bucket": {"column": "value", "boundaries": [10, 20]}},
-        "band_label": {"bucket": {"column": "value", "boundaries": [10, 20], "labels": ["low", "mid", "high"]}},
-        "half": {"ratio": {"numerator": "value", "denominator": "two"}},
-        "minus_two": {"difference": {"left": "value", "right": "two"}},
-        "big": {"compare": {"column": "value", "op": "gt", "value": 15}},
-        "key_copy": "key",
-    })
-    source = events([(1, "a", "2013-01-07 05:30", 5.0), (2, "b", "2013-01-08 23:00", 25.0),
-                     (3, "a", "2013-01-09 12:00", None)]).with_columns(pl.lit(2.0).alias("two"))
+    fs = feature_set(
+        {
+            "hour": {"date_part": {"column": "ts", "part": "hour"}},
+            "weekday": {"date_part": {"column": "ts", "part": "weekday"}},
+            "value_int": {"cast": {"column": "value", "to": "int"}},
+            "band": {"bucket": {"column": "value", "boundaries": [10, 20]}},
+            "band_label": {"bucket": {"column": "value", "boundaries": [10, 20], "labels": ["low", "mid", "high"]}},
+            "half": {"ratio": {"numerator": "value", "denominator": "two"}},
+            "minus_two": {"difference": {"left": "value", "right": "two"}},
+            "big": {"compare": {"column": "value", "op": "gt", "value": 15}},
+            "key_copy": "key",
+        }
+    )
+    source = events(
+        [(1, "a", "2013-01-07 05:30", 5.0), (2, "b", "2013-01-08 23:00", 25.0), (3, "a", "2013-01-09 12:00", None)]
+    ).with_columns(pl.lit(2.0).alias("two"))
     out = compile_features(fs, source).collect()
-    assert out.columns == ["id", "ts", "hour", "weekday", "value_int", "band", "band_label", "half",
-                           "minus_two", "big", "key_copy"]
+    assert out.columns == [
+        "id",
+        "ts",
+        "hour",
+        "weekday",
+        "value_int",
+        "band",
+        "band_label",
+        "half",
+        "minus_two",
+        "big",
+        "key_copy",
+    ]
     assert out.get_column("hour").to_list() == [5, 23, 12]
     assert out.get_column("weekday").to_list() == [1, 2, 3]  # 2013-01-07 was a Monday
     assert out.get_column("value_int").to_list() == [5, 25, None]
@@ -66,21 +87,26 @@ def test_ratio_by_zero_is_null() -> None:
 
 
 def test_lookup_joins_a_dimension_and_refuses_duplicate_keys() -> None:
-    fs = feature_set({"alt": {"lookup": {"dimension": "dim", "key": "key", "dimension_key": "code", "column": "altitude"}}})
+    fs = feature_set(
+        {"alt": {"lookup": {"dimension": "dim", "key": "key", "dimension_key": "code", "column": "altitude"}}}
+    )
     source = events([(1, "a", "2013-01-01 00:00", 1.0), (2, "zz", "2013-01-01 01:00", 1.0)])
     dim = pl.DataFrame({"code": ["a", "b"], "altitude": [100, 200]})
     out = compile_features(fs, source, {"dim": dim}).collect()
     assert out.get_column("alt").to_list() == [100, None]
-    with pytest.raises(FeatureComputationError, match="dim.code is not unique"):
+    with pytest.raises(FeatureComputationError, match=r"dim\.code is not unique"):
         compile_features(fs, source, {"dim": pl.concat([dim, dim])}).collect()
 
 
 def rolling_spec(window: int = 2, agg: str = "mean") -> FeatureSetSpec:
-    return feature_set({
-        "late": {"compare": {"column": "value", "op": "gt", "value": 15}, "keep": False},
-        "late_rate": {"rolling": {"value": "late", "by": "key", "window_days": window, "agg": agg}},
-        "prev_day": {"lag": {"value": "value", "by": "key", "days": 1, "agg": "sum"}},
-    }, labels=["value"])
+    return feature_set(
+        {
+            "late": {"compare": {"column": "value", "op": "gt", "value": 15}, "keep": False},
+            "late_rate": {"rolling": {"value": "late", "by": "key", "window_days": window, "agg": agg}},
+            "prev_day": {"lag": {"value": "value", "by": "key", "days": 1, "agg": "sum"}},
+        },
+        labels=["value"],
+    )
 
 
 ROWS = [
@@ -115,7 +141,9 @@ def test_rolling_is_blind_to_the_same_day_and_the_future() -> None:
     changed_rows = [(i, k, t, (99.0 if t >= "2013-01-03" else v)) for i, k, t, v in ROWS]
     changed = compile_features(rolling_spec(window=3), events(changed_rows)).collect().sort("id")
     upto = pl.col("ts") < dt.datetime(2013, 1, 4)
-    assert base.filter(upto).select("late_rate", "prev_day").equals(changed.filter(upto).select("late_rate", "prev_day"))
+    assert (
+        base.filter(upto).select("late_rate", "prev_day").equals(changed.filter(upto).select("late_rate", "prev_day"))
+    )
     assert not base.select("late_rate").equals(changed.select("late_rate"))
 
 
@@ -132,10 +160,12 @@ def test_source_columns_are_the_operands_not_the_features() -> None:
 
 def test_joined_features_may_take_a_source_column_name() -> None:
     # `key` is both a source column (the lookup's operand) and the feature's name: the feature wins.
-    fs = feature_set({
-        "key": {"lookup": {"dimension": "dim", "key": "key", "dimension_key": "code", "column": "altitude"}},
-        "value": {"lag": {"value": "value", "by": "key", "days": 1, "agg": "sum"}},
-    })
+    fs = feature_set(
+        {
+            "key": {"lookup": {"dimension": "dim", "key": "key", "dimension_key": "code", "column": "altitude"}},
+            "value": {"lag": {"value": "value", "by": "key", "days": 1, "agg": "sum"}},
+        }
+    )
     source = events([(1, "a", "2013-01-01 00:00", 5.0), (2, "a", "2013-01-02 00:00", 7.0)])
     dim = pl.DataFrame({"code": ["a"], "altitude": [100]})
     out = compile_features(fs, source, {"dim": dim}).collect()
@@ -146,13 +176,16 @@ def test_joined_features_may_take_a_source_column_name() -> None:
 
 
 def test_aware_timestamps_take_the_days_and_hours_of_the_partitions_zone() -> None:
-    fs = feature_set({
-        "hour": {"date_part": {"column": "ts", "part": "hour"}},
-        "yesterday": {"lag": {"value": "value", "by": ["key"], "days": 1, "agg": "sum"}},
-    })
+    fs = feature_set(
+        {
+            "hour": {"date_part": {"column": "ts", "part": "hour"}},
+            "yesterday": {"lag": {"value": "value", "by": ["key"], "days": 1, "agg": "sum"}},
+        }
+    )
     # 23:30 in New York on Jan 1 is 04:30 UTC on Jan 2: the same UTC day as the second row.
     source = events([(1, "a", "2013-01-02 04:30", 1.0), (2, "a", "2013-01-02 17:00", 2.0)]).with_columns(
-        pl.col("ts").dt.replace_time_zone("UTC"))
+        pl.col("ts").dt.replace_time_zone("UTC")
+    )
     local = compile_features(fs, source, timezone="America/New_York").collect()
     assert local.get_column("hour").to_list() == [23, 12]
     assert local.get_column("yesterday").to_list() == [None, 1.0]  # Jan 1 feeds Jan 2

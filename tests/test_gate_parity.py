@@ -30,8 +30,7 @@ def random_frame(rng: np.random.Generator, n: int) -> pl.DataFrame:
     floats = [float(v) for v in rng.choice([-1.5, 0.0, 0.5, 1.0, 2.25, 3.0, 10.0], n)]
     for i in range(n):
         roll = rng.random()
-        floats[i] = (float("nan") if roll < 0.1 else None if roll < 0.2 else
-                     float("inf") if roll < 0.23 else floats[i])
+        floats[i] = float("nan") if roll < 0.1 else None if roll < 0.2 else float("inf") if roll < 0.23 else floats[i]
     strings = nulls([str(v) for v in rng.choice(["EWR", "JFK", "LGA", "XXX", ""], n)], 0.15)
     bools = nulls([bool(v) for v in rng.integers(0, 2, n)], 0.1)
     base = dt.datetime(2013, 1, 1, tzinfo=UTC)
@@ -39,8 +38,14 @@ def random_frame(rng: np.random.Generator, n: int) -> pl.DataFrame:
     ids = [int(v) for v in rng.integers(0, max(n, 1) * 2, n)]
     return pl.DataFrame(
         {"i": ints, "f": floats, "s": strings, "b": bools, "t": stamps, "id": ids},
-        schema={"i": pl.Int64, "f": pl.Float64, "s": pl.String, "b": pl.Boolean,
-                "t": pl.Datetime("us", "UTC"), "id": pl.Int64},
+        schema={
+            "i": pl.Int64,
+            "f": pl.Float64,
+            "s": pl.String,
+            "b": pl.Boolean,
+            "t": pl.Datetime("us", "UTC"),
+            "id": pl.Int64,
+        },
     )
 
 
@@ -65,21 +70,31 @@ def random_suite(rng: np.random.Generator) -> list[Expectation]:
         ("expect_column_values_to_not_be_null", {"column": str(rng.choice(["i", "f", "s", "b", "t"])), **mostly()}),
         ("expect_column_values_to_be_null", {"column": str(rng.choice(["i", "s"]))}),
         ("expect_column_values_to_be_between", {"column": num, **bounds(-1.5, 3.0), **mostly()}),
-        ("expect_column_values_to_be_between", {
-            "column": "t", "min_value": {"$PARAMETER": "start"}, "max_value": {"$PARAMETER": "end"}, **mostly()}),
-        ("expect_column_values_to_be_between", {
-            "column": "t", "min_value": "2013-01-01T06:00:00Z", "max_value": "2013-01-02T00:00:00+00:00"}),
-        ("expect_column_values_to_be_between", {
-            "column": "i", "min_value": {"$PARAMETER": "days * 2 - 5"}, "max_value": {"$PARAMETER": "days + 1.5"}}),
+        (
+            "expect_column_values_to_be_between",
+            {"column": "t", "min_value": {"$PARAMETER": "start"}, "max_value": {"$PARAMETER": "end"}, **mostly()},
+        ),
+        (
+            "expect_column_values_to_be_between",
+            {"column": "t", "min_value": "2013-01-01T06:00:00Z", "max_value": "2013-01-02T00:00:00+00:00"},
+        ),
+        (
+            "expect_column_values_to_be_between",
+            {"column": "i", "min_value": {"$PARAMETER": "days * 2 - 5"}, "max_value": {"$PARAMETER": "days + 1.5"}},
+        ),
         ("expect_table_row_count_to_be_between", {"max_value": {"$PARAMETER": "days * 20"}}),
         ("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["EWR", "JFK", "LGA"], **mostly()}),
         ("expect_column_values_to_be_in_set", {"column": "i", "value_set": [0, 1, 2, 3]}),
         ("expect_column_values_to_not_be_in_set", {"column": "s", "value_set": ["XXX", ""]}),
         ("expect_column_values_to_be_in_set", {"column": "b", "value_set": [True]}),
         ("expect_column_values_to_be_unique", {"column": str(rng.choice(["id", "s", "f"]))}),
-        ("expect_compound_columns_to_be_unique", {
-            "column_list": ["s", "i"],
-            "ignore_row_if": str(rng.choice(["all_values_are_missing", "any_value_is_missing", "never"]))}),
+        (
+            "expect_compound_columns_to_be_unique",
+            {
+                "column_list": ["s", "i"],
+                "ignore_row_if": str(rng.choice(["all_values_are_missing", "any_value_is_missing", "never"])),
+            },
+        ),
         ("expect_column_mean_to_be_between", {"column": num, **bounds(-1.0, 2.0)}),
         ("expect_column_min_to_be_between", {"column": num, **bounds(-2.0, 1.0)}),
         ("expect_column_max_to_be_between", {"column": num, **bounds(0.0, 5.0)}),
@@ -87,7 +102,10 @@ def random_suite(rng: np.random.Generator) -> list[Expectation]:
         ("expect_column_sum_to_be_between", {"column": "i", "min_value": -5.0, "max_value": 50.0}),
         ("expect_column_stdev_to_be_between", {"column": num, "min_value": 0.1, "max_value": 3.0}),
         ("expect_column_unique_value_count_to_be_between", {"column": "s", "min_value": 1, "max_value": 4}),
-        ("expect_column_proportion_of_unique_values_to_be_between", {"column": "s", "min_value": 0.2, "max_value": 1.0}),
+        (
+            "expect_column_proportion_of_unique_values_to_be_between",
+            {"column": "s", "min_value": 0.2, "max_value": 1.0},
+        ),
         ("expect_table_row_count_to_be_between", {"min_value": int(rng.integers(0, 5)), "max_value": 100}),
         ("expect_table_columns_to_match_ordered_list", {"column_list": ["i", "f", "s", "b", "t", "id"]}),
         ("expect_table_columns_to_match_set", {"column_set": ["i", "f", "s"], "exact_match": bool(rng.integers(0, 2))}),
@@ -119,7 +137,7 @@ def normal(value: Any) -> Any:
 
 def same(a: Any, b: Any) -> bool:
     a, b = normal(a), normal(b)
-    if isinstance(a, float) and isinstance(b, (int, float)) or isinstance(b, float) and isinstance(a, (int, float)):
+    if (isinstance(a, float) and isinstance(b, (int, float))) or (isinstance(b, float) and isinstance(a, (int, float))):
         return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
@@ -137,8 +155,11 @@ def test_polars_engine_matches_gx(seed: int) -> None:
     frame = random_frame(rng, SIZES[seed % len(SIZES)])
     suite = random_suite(rng)
     new_york = ZoneInfo("America/New_York")
-    parameters = {"start": dt.datetime(2013, 1, 1, tzinfo=UTC), "end": dt.datetime(2013, 1, 2, 7, tzinfo=new_york),
-                  "days": int(rng.integers(1, 4))}
+    parameters = {
+        "start": dt.datetime(2013, 1, 1, tzinfo=UTC),
+        "end": dt.datetime(2013, 1, 2, 7, tzinfo=new_york),
+        "days": int(rng.integers(1, 4)),
+    }
     reference = gx_engine.validate(frame, suite, parameters)
     fast = polars_engine.validate(frame, suite, parameters)
     engines = {o.expectation.index: o.engine for o in fast}
@@ -151,7 +172,9 @@ def test_polars_engine_matches_gx(seed: int) -> None:
             assert not got.success and not ref.success, where
             continue
         for name in FIELDS:
-            assert same(getattr(ref, name), getattr(got, name)), f"{where}: {name} gx={getattr(ref, name)!r} polars={getattr(got, name)!r}"
+            assert same(getattr(ref, name), getattr(got, name)), (
+                f"{where}: {name} gx={getattr(ref, name)!r} polars={getattr(got, name)!r}"
+            )
 
 
 def test_errored_expectations_fail_in_both_engines() -> None:

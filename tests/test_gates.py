@@ -13,13 +13,23 @@ import pytest
 from factory_dagster.cli import main
 from factory_dagster.factory import build_definitions, build_gates
 from factory_dagster.gates.suites import Expectation, Suite
-from factory_dagster.spec import SpecError, load_line
+from factory_dagster.products import load_line
+from factory_dagster.spec import SpecError
 from factory_dagster.spec.errors import display_path
 from tests.conftest import FLIGHTS, REPO, Build, copy_line, line_args, suites_of
 from tests.test_bad_inputs import run_backfill
 
-GATED = {"raw/flights", "raw/weather", "raw/planes", "raw/airlines", "raw/airports", "fct_flights",
-         "dim_airports", "flight_features", "delay_predictions"}
+GATED = {
+    "raw/flights",
+    "raw/weather",
+    "raw/planes",
+    "raw/airlines",
+    "raw/airports",
+    "fct_flights",
+    "dim_airports",
+    "flight_features",
+    "delay_predictions",
+}
 
 
 @pytest.fixture
@@ -50,18 +60,17 @@ def test_every_product_the_issue_names_has_a_gate() -> None:
         assert gate.check_spec().blocking
 
 
-def test_a_suite_gx_cannot_parse_fails_at_load(line_with_suites, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_a_suite_gx_cannot_parse_fails_at_load(line_with_suites, tmp_path: Path) -> None:
     spec_dir, suites = line_with_suites
-    path = edit_suite(suites, "raw.airlines", lambda d: d["expectations"][2].update(
-        {"type": "expect_column_values_to_be_purple"}))
+    path = edit_suite(
+        suites, "raw.airlines", lambda d: d["expectations"][2].update({"type": "expect_column_values_to_be_purple"})
+    )
     message = load_error(spec_dir, tmp_path)
     assert message.startswith(f"{display_path(path)}: expectations[2]: GX cannot parse it: ")
     assert "expect_column_values_to_be_purple" in message
 
 
-def test_bad_expectation_arguments_fail_at_load(line_with_suites, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_bad_expectation_arguments_fail_at_load(line_with_suites, tmp_path: Path) -> None:
     spec_dir, suites = line_with_suites
     path = edit_suite(suites, "raw.planes", lambda d: d["expectations"][4]["kwargs"].update({"min_value": "old"}))
     message = load_error(spec_dir, tmp_path)
@@ -70,13 +79,19 @@ def test_bad_expectation_arguments_fail_at_load(line_with_suites, tmp_path: Path
 
 def test_a_suite_naming_a_missing_column_fails_at_load(line_with_suites, tmp_path: Path) -> None:
     spec_dir, suites = line_with_suites
-    path = edit_suite(suites, "flight_features", lambda d: d["expectations"].append(
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "wind_gust"}}))
+    path = edit_suite(
+        suites,
+        "flight_features",
+        lambda d: d["expectations"].append(
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "wind_gust"}}
+        ),
+    )
     message = load_error(spec_dir, tmp_path)
     index = len(json.loads(path.read_text())["expectations"]) - 1
     assert message.startswith(
         f"{display_path(path)}: expectations[{index}].kwargs: expect_column_values_to_not_be_null names column "
-        f"'wind_gust', which flight_features does not have (columns: ")
+        f"'wind_gust', which flight_features does not have (columns: "
+    )
 
 
 def test_invalid_json_and_unknown_assets_fail_at_load(line_with_suites, tmp_path: Path) -> None:
@@ -84,12 +99,14 @@ def test_invalid_json_and_unknown_assets_fail_at_load(line_with_suites, tmp_path
     (suites / "raw.flights.json").write_text('{"name": "raw.flights", "expectations": [')
     assert load_error(spec_dir, tmp_path).startswith(f"{display_path(suites / 'raw.flights.json')}: invalid JSON: ")
     (suites / "raw.flights.json").write_bytes(b'{"name": "raw.flights",\n "notes": "caf\xe9"}')
-    assert load_error(spec_dir, tmp_path) == (f"{display_path(suites / 'raw.flights.json')}: not UTF-8 text: "
-                                              "byte 0xe9 on line 2; save the file as UTF-8")
+    assert load_error(spec_dir, tmp_path) == (
+        f"{display_path(suites / 'raw.flights.json')}: not UTF-8 text: byte 0xe9 on line 2; save the file as UTF-8"
+    )
     shutil.copy(REPO / "expectations" / "flights" / "raw.flights.json", suites / "raw.flights.json")
     (suites / "raw.trains.json").write_text('{"name": "raw.trains", "expectations": []}')
     assert load_error(spec_dir, tmp_path).startswith(
-        f"{display_path(suites / 'raw.trains.json')}: name: no asset 'raw/trains' to gate")
+        f"{display_path(suites / 'raw.trains.json')}: name: no asset 'raw/trains' to gate"
+    )
 
 
 def test_cli_reports_a_suite_error_in_one_line(line_with_suites, tmp_path: Path, capsys) -> None:
@@ -99,8 +116,10 @@ def test_cli_reports_a_suite_error_in_one_line(line_with_suites, tmp_path: Path,
         main(["validate", *line_args(spec_dir), "--home", str(tmp_path / "home")])
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"error: {display_path(suites / 'raw.weather.json')}: expectations[3].severity: "
-                   "expected one of critical, warning, info, got 'fatal'")
+    assert err == (
+        f"error: {display_path(suites / 'raw.weather.json')}: expectations[3].severity: "
+        "expected one of critical, warning, info, got 'fatal'"
+    )
 
 
 def test_severity_maps_to_check_severity() -> None:
@@ -108,11 +127,16 @@ def test_severity_maps_to_check_severity() -> None:
 
     from factory_dagster.gates.gate import Gate
 
-    suite = Suite("t", Path("t.json"), (
-        Expectation(0, "expect_column_values_to_not_be_null", {"column": "a"}, "critical"),
-        Expectation(1, "expect_column_values_to_be_between", {"column": "a", "min_value": 0}, "warning"),
-        Expectation(2, "expect_column_mean_to_be_between", {"column": "a", "max_value": -5}, "info"),
-    ), {})
+    suite = Suite(
+        "t",
+        Path("t.json"),
+        (
+            Expectation(0, "expect_column_values_to_not_be_null", {"column": "a"}, "critical"),
+            Expectation(1, "expect_column_values_to_be_between", {"column": "a", "min_value": 0}, "warning"),
+            Expectation(2, "expect_column_mean_to_be_between", {"column": "a", "max_value": -5}, "info"),
+        ),
+        {},
+    )
     gate = Gate(dg.AssetKey("t"), suite, "polars")
     warned = gate.check_result(gate.evaluate(pl.DataFrame({"a": [1.0, -2.0]})))
     assert not warned.passed and warned.severity == dg.AssetCheckSeverity.WARN
@@ -124,8 +148,9 @@ def test_severity_maps_to_check_severity() -> None:
 
 
 @pytest.mark.e2e
-def test_warning_gate_publishes_and_does_not_fail_the_build(flights_build: Build, line_with_suites, tmp_path: Path,
-                                                           capsys) -> None:
+def test_warning_gate_publishes_and_does_not_fail_the_build(
+    flights_build: Build, line_with_suites, tmp_path: Path, capsys
+) -> None:
     spec_dir, suites = line_with_suites
 
     def drift(document: dict) -> None:
@@ -147,13 +172,15 @@ def test_factory_gates_lists_gates_with_last_results_and_builds_docs(flights_bui
     home = flights_build.home
     assert main(["gates", "--format", "json", *line_args(), "--home", str(home), "--docs"]) == 0
     out = capsys.readouterr().out
-    listing = json.loads(out[out.index("{"):])
+    listing = json.loads(out[out.index("{") :])
     rows = {row["asset"]: row for row in listing["gates"]}
     assert set(rows) == GATED
     suite = json.loads((REPO / "expectations" / "flights" / "raw.flights.json").read_text())["expectations"]
     severities = [e.get("severity", "critical") for e in suite]
     assert (rows["raw/flights"]["critical"], rows["raw/flights"]["warning"]) == (
-        severities.count("critical"), severities.count("warning"))
+        severities.count("critical"),
+        severities.count("warning"),
+    )
     assert all(row["last_result"]["status"] == "PASSED" for row in rows.values())
     index = home / "gx" / "docs" / "index.html"
     assert index.exists()

@@ -23,8 +23,12 @@ def test_weather_visibility_traces_to_the_model_and_the_scores(flights_build: Bu
     result = lineage(flights_build, capsys, "weather.visib", "--downstream")
     assert result["target"] == {"asset": "raw/weather", "column": "visib"}
     reached = [(c["asset"], c["column"], c["distance"]) for c in result["columns"]]
-    assert reached[:4] == [("stg_weather", "visibility_mi", 1), ("int_flights_enriched", "visibility_mi", 2),
-                           ("fct_flights", "visibility_mi", 3), ("flight_features", "visibility_mi", 4)]
+    assert reached[:4] == [
+        ("stg_weather", "visibility_mi", 1),
+        ("int_flights_enriched", "visibility_mi", 2),
+        ("fct_flights", "visibility_mi", 3),
+        ("flight_features", "visibility_mi", 4),
+    ]
     assert ("delay_classifier", "visibility_mi", 5) in reached
     assert ("delay_predictions", "score", 6) in reached
     assert not any(c["asset"] == "dim_airports" for c in result["columns"])
@@ -33,12 +37,20 @@ def test_weather_visibility_traces_to_the_model_and_the_scores(flights_build: Bu
 def test_what_feeds_the_model(flights_build: Build, capsys) -> None:
     result = lineage(flights_build, capsys, "delay_classifier", "--upstream")
     columns = {(c["asset"], c["column"]) for c in result["columns"]}
-    assert {("raw/weather", "visib"), ("raw/weather", "precip"), ("raw/flights", "carrier"),
-            ("raw/planes", "year"), ("raw/airports", "alt"), ("raw/flights", "dep_delay")} <= columns
+    assert {
+        ("raw/weather", "visib"),
+        ("raw/weather", "precip"),
+        ("raw/flights", "carrier"),
+        ("raw/planes", "year"),
+        ("raw/airports", "alt"),
+        ("raw/flights", "dep_delay"),
+    } <= columns
     assert ("raw/weather", "dewp") not in columns  # dropped on the way: it feeds nothing
     origin = lineage(flights_build, capsys, "delay_classifier.origin_delay_rate_7d")
-    assert {(c["asset"], c["column"]) for c in origin["columns"]} >= {("fct_flights", "dep_delay"),
-                                                                      ("fct_flights", "origin")}
+    assert {(c["asset"], c["column"]) for c in origin["columns"]} >= {
+        ("fct_flights", "dep_delay"),
+        ("fct_flights", "origin"),
+    }
 
 
 def test_lineage_of_an_unknown_asset_is_one_line(flights_build: Build, capsys) -> None:
@@ -49,8 +61,11 @@ def test_lineage_of_an_unknown_asset_is_one_line(flights_build: Build, capsys) -
     assert err.startswith("error: no asset named 'nope.column' (assets: ") and "\n" not in err
     with pytest.raises(SystemExit):
         main(["lineage", "fct_flight.origin", *line_args(), "--home", str(flights_build.home)])
-    assert capsys.readouterr().err.strip().startswith("error: no asset named 'fct_flight.origin' "
-                                                      "(did you mean fct_flights, ")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .startswith("error: no asset named 'fct_flight.origin' (did you mean fct_flights, ")
+    )
 
 
 def test_factory_debt_on_the_flights_line(flights_build: Build, capsys) -> None:

@@ -14,16 +14,19 @@ import pytest
 
 from factory_dagster.cli import main
 from factory_dagster.factory import build_definitions
-from factory_dagster.products.dbt import prepare_dbt_project
-from factory_dagster.spec import SpecError, load_factory, load_line
+from factory_dagster.products import load_factory, load_line
+from factory_dagster.products.dbt_model import prepare_dbt_project
+from factory_dagster.spec import SpecError
 from factory_dagster.spec.errors import display_path
 from tests.conftest import copy_line, line_args
 from tests.synthetic import make_factory
 
 LINE_TAG = "factory/line"
 ALPHA = {"raw/events", "stg_events", "int_step_1", "fct_events", "event_features", "label_model", "label_scores"}
-BETA = {f"raw/b_{name}" if name.startswith("events") else f"b_{name}" for name in
-        ("events", "stg_events", "int_step_1", "fct_events", "event_features", "label_model", "label_scores")}
+BETA = {
+    f"raw/b_{name}" if name.startswith("events") else f"b_{name}"
+    for name in ("events", "stg_events", "int_step_1", "fct_events", "event_features", "label_model", "label_scores")
+}
 REPORTS = {"technical_debt_report", "ml_test_score"}
 
 
@@ -61,15 +64,21 @@ def test_two_lines_load_into_one_code_location(two_lines: Path, tmp_path: Path) 
         # Every asset of a line is in the line's group (dbt's from dbt_project.yml), unless it declares one.
         assert node.group_name == ("experiments" if name == "b_label_scores" else node.tags[LINE_TAG]), name
     assert by_line == {"alpha": ALPHA, "beta": BETA}
-    assert {graph.get(k).group_name for k in graph.materializable_asset_keys} == {"alpha", "beta", "experiments",
-                                                                                 "governance"}
+    assert {graph.get(k).group_name for k in graph.materializable_asset_keys} == {
+        "alpha",
+        "beta",
+        "experiments",
+        "governance",
+    }
     assert graph.get(dg.AssetKey("b_stg_events")).parent_keys == {dg.AssetKey(["raw", "b_events"])}
     for line, model in (("alpha", "stg_events"), ("beta", "b_stg_events")):  # each line runs its own models
         (dbt,) = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and dg.AssetKey(model) in a.keys]
         assert dbt.op.name == f"{line}_dbt_models"
-        assert {k.to_user_string() for k in dbt.keys} == {n for n in (ALPHA if line == "alpha" else BETA)
-                                                          if "events" in n and not n.startswith("raw/")
-                                                          or "int_step" in n}
+        assert {k.to_user_string() for k in dbt.keys} == {
+            n
+            for n in (ALPHA if line == "alpha" else BETA)
+            if ("events" in n and not n.startswith("raw/")) or "int_step" in n
+        }
     repo = defs.get_repository_def()
     automation = [s for s in repo.sensor_defs if s.name.endswith("_automation")]
     assert [s.name for s in automation] == ["alpha_automation"]  # beta's automation is off
@@ -102,9 +111,9 @@ def test_the_code_location_serves_every_line_or_one(definitions_module) -> None:
 
 
 @pytest.mark.parametrize("factory", ["two synthetic lines", "flights"])
-def test_loading_definitions_changes_no_environment_and_writes_no_file(factory: str, request: pytest.FixtureRequest,
-                                                                      tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loading_definitions_changes_no_environment_and_writes_no_file(
+    factory: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("FACTORY_HOME", "DAGSTER_HOME", "FACTORY_ROOT", "FACTORY_LINES"):
         monkeypatch.delenv(name, raising=False)
     if factory == "flights":  # its dbt_project links to the repository's (not listed)
@@ -115,19 +124,31 @@ def test_loading_definitions_changes_no_environment_and_writes_no_file(factory: 
     home.mkdir()
 
     def listing() -> dict[str, tuple[int, int]]:
-        return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for folder in (root, home)
-                for p in sorted(folder.rglob("*"))}
+        return {
+            str(p): (p.stat().st_mtime_ns, p.stat().st_size)
+            for folder in (root, home)
+            for p in sorted(folder.rglob("*"))
+        }
 
     environment, files = dict(os.environ), listing()
     defs = build_definitions(lines, root=root, home=home)
     defs.resolve_asset_graph()
     defs.get_repository_def()
     assert dict(os.environ) == environment
+    # The one write: markers of the suites GX has parsed, under the factory home.
+    written = set(listing()) - set(files)
+    parsed = home / "gates" / ".parsed"
+    assert written and all(parsed == Path(p) or parsed in Path(p).parents or Path(p) in parsed.parents for p in written)
+    assert {p: files[p] for p in files} == {p: s for p, s in listing().items() if p in files}
+    files = listing()
+    build_definitions(lines, root=root, home=home).resolve_asset_graph()  # a second load: nothing at all
+    assert dict(os.environ) == environment
     assert listing() == files
 
 
-def test_a_stale_or_missing_manifest_says_run_factory_prepare(two_lines: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_stale_or_missing_manifest_says_run_factory_prepare(
+    two_lines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "root"
     shutil.copytree(two_lines, root, symlinks=True)  # copies keep their times: the manifest is current
     assert set(load_line(root / "lines" / "alpha").dbt_models) == {"stg_events", "int_step_1", "fct_events"}
@@ -135,8 +156,10 @@ def test_a_stale_or_missing_manifest_says_run_factory_prepare(two_lines: Path, t
     model = root / "dbt_project" / "models" / "alpha" / "staging" / "stg_events.sql"
     written = manifest.stat().st_mtime
     os.utime(model, (written + 10, written + 10))  # edited after the last `factory prepare`
-    stale = (f"{display_path(manifest)}: dbt manifest is older than models/alpha/staging/stg_events.sql: "
-             "run 'factory prepare' (dbt parse)")
+    stale = (
+        f"{display_path(manifest)}: dbt manifest is older than models/alpha/staging/stg_events.sql: "
+        "run 'factory prepare' (dbt parse)"
+    )
     for line in ("alpha", "beta"):  # one dbt project: every line sees it stale
         with pytest.raises(SpecError) as caught:
             load_line(line, root)
@@ -160,8 +183,9 @@ def test_a_line_is_named_by_its_folder(line_dir: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_line(line_dir)
     number = line_yaml.read_text().splitlines().index("line:") + 1  # the section holding the key
-    assert str(caught.value) == (f"{display_path(line_yaml)}: line: a line is named by its folder (lines/<name>/): "
-                                 f"remove 'name' (line {number})")
+    assert str(caught.value) == (
+        f"{display_path(line_yaml)}: line: a line is named by its folder (lines/<name>/): remove 'name' (line {number})"
+    )
 
 
 def test_a_line_is_found_by_name_or_folder(line_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,13 +205,14 @@ def test_a_line_is_found_by_name_or_folder(line_dir: Path, tmp_path: Path, monke
     assert str(caught.value) == f"{display_path(elsewhere)}: a line's folder lives at <factory root>/lines/<name>/"
     with pytest.raises(SpecError) as caught:
         load_line("trains", root)
-    assert str(caught.value) == (f"{display_path(root.resolve() / 'lines' / 'trains')}: line 'trains' not found "
-                                 "(lines: flights)")
+    assert str(caught.value) == (
+        f"{display_path(root.resolve() / 'lines' / 'trains')}: line 'trains' not found (lines: flights)"
+    )
 
 
-def test_an_unknown_line_name_is_one_line_naming_the_known_lines(line_dir: Path, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_line_name_is_one_line_naming_the_known_lines(
+    line_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = line_dir.parent.parent
     known = f"unknown line 'nope' (lines under {root.resolve() / 'lines'}: flights)"
     with pytest.raises(SpecError) as caught:
@@ -211,7 +236,8 @@ def test_an_unknown_line_name_is_one_line_naming_the_known_lines(line_dir: Path,
 
 
 def test_the_served_lines_come_from_the_option_the_environment_or_factory_yaml(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_factory(tmp_path, line="alpha")
     make_factory(tmp_path, line="beta", prefix="b_")
     monkeypatch.delenv("FACTORY_LINES", raising=False)
@@ -225,10 +251,14 @@ def test_the_served_lines_come_from_the_option_the_environment_or_factory_yaml(
     assert [s.name for s in load_factory(tmp_path, ["alpha"])] == ["alpha"]
 
 
-@pytest.mark.parametrize(("section", "file", "asset"), [
-    ("sources", "sources.yaml", "raw/events"),
-    ("feature_sets", "feature_sets.yaml", "event_features"),
-], ids=["source", "feature set"])
+@pytest.mark.parametrize(
+    ("section", "file", "asset"),
+    [
+        ("sources", "sources.yaml", "raw/events"),
+        ("feature_sets", "feature_sets.yaml", "event_features"),
+    ],
+    ids=["source", "feature set"],
+)
 def test_names_are_unique_across_lines(tmp_path: Path, section: str, file: str, asset: str) -> None:
     alpha = make_factory(tmp_path, line="alpha")
     beta = make_factory(tmp_path, line="beta", prefix="b_")
@@ -241,7 +271,8 @@ def test_names_are_unique_across_lines(tmp_path: Path, section: str, file: str, 
         load_factory(tmp_path)
     assert str(caught.value) == (
         f"{display_path(beta / 'more.yaml')}: {section}.{name}: asset '{asset}' is already declared by line 'alpha' "
-        f"({display_path(alpha / file)}, line 2): asset names are unique across the factory's lines (line 2)")
+        f"({display_path(alpha / file)}, line 2): asset names are unique across the factory's lines (line 2)"
+    )
     with pytest.raises(SpecError) as caught:
         build_definitions(root=tmp_path, home=tmp_path / "home")
     assert str(caught.value).startswith(f"{display_path(beta / 'more.yaml')}: {section}.{name}: ")

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from factory_dagster.cli import main
-from factory_dagster.products.models import model_registry
+from factory_dagster.products.model import model_registry
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import Build, copy_line, line_args
 from tests.test_bad_inputs import DAY
@@ -33,14 +33,17 @@ def edit_models(spec_dir: Path, old: str, new: str) -> None:
     models.write_text(text.replace(old, new))
 
 
-def build(args: list[str], home: Path, capsys: pytest.CaptureFixture[str], specs: Path | None = None) -> tuple[int, str]:
+def build(
+    args: list[str], home: Path, capsys: pytest.CaptureFixture[str], specs: Path | None = None
+) -> tuple[int, str]:
     """A `factory` command on a line folder (default: the repository's flights line)."""
     code = main([*args, "--no-prepare", "--home", str(home), *(line_args(specs) if specs else line_args())])
     return code, capsys.readouterr().out
 
 
-def test_a_model_below_its_thresholds_is_not_served(home: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_model_below_its_thresholds_is_not_served(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     registry = model_registry(FactoryHome(home), "delay_classifier")
     served = registry.current()
     specs = copy_line(tmp_path / "factory")
@@ -56,8 +59,10 @@ def test_a_model_below_its_thresholds_is_not_served(home: Path, tmp_path: Path,
     (candidate,) = [v for v in registry.versions() if v.version != served.version]
     with pytest.raises(SystemExit):  # a rollback never serves a version that failed its promotion
         main(["rollback", "delay_classifier", "--to", candidate.version, "--home", str(home), *line_args()])
-    assert (f"delay_classifier version {candidate.version} was never served (it did not pass its promotion "
-            f"check); served versions: {served.version}") in capsys.readouterr().err
+    assert (
+        f"delay_classifier version {candidate.version} was never served (it did not pass its promotion "
+        f"check); served versions: {served.version}"
+    ) in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["rollback", "delay_classifier", "--home", str(home), *line_args()])
     assert f"has no served version older than the current {served.version}" in capsys.readouterr().err
@@ -74,8 +79,9 @@ def test_every_slice_must_reach_its_threshold(home: Path, tmp_path: Path, capsys
     assert failing and all(float(value) < 0.7 for value, _, _ in failing)
 
 
-def test_rollback_serves_the_previous_version_and_scoring_uses_it(home: Path, tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_serves_the_previous_version_and_scoring_uses_it(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     registry = model_registry(FactoryHome(home), "delay_classifier")
     first = registry.current()
     specs = copy_line(tmp_path / "factory")
@@ -96,8 +102,9 @@ def test_rollback_serves_the_previous_version_and_scoring_uses_it(home: Path, tm
     assert "has no version nope" in capsys.readouterr().err
 
 
-def test_features_written_under_an_older_spec_are_named_not_trained_on(home: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_features_written_under_an_older_spec_are_named_not_trained_on(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     features = home / "features" / "flight_features"
     stale = features / f"{DAY.isoformat()}.parquet"
     pl.read_parquet(stale).drop("temp_f").write_parquet(stale)
@@ -105,8 +112,10 @@ def test_features_written_under_an_older_spec_are_named_not_trained_on(home: Pat
     served = registry.current()
     code, out = build(["build", "--select", "delay_classifier"], home, capsys)
     assert code == 1
-    assert ("model delay_classifier: feature set flight_features: 1 stored partition(s) were written under an "
-            f"older spec (e.g. {DAY.isoformat()} lacks temp_f): rebuild them") in out
+    assert (
+        "model delay_classifier: feature set flight_features: 1 stored partition(s) were written under an "
+        f"older spec (e.g. {DAY.isoformat()} lacks temp_f): rebuild them"
+    ) in out
     assert "Traceback" not in out and registry.current() == served
 
 

@@ -28,8 +28,8 @@ from factory_dagster.gates import history
 from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.lineage.graph import AssetNode, FactoryGraph
 from factory_dagster.lineage.openlineage import SPEC, client, emit, emit_run, ledger, run_events
-from factory_dagster.spec import load_line
-from factory_dagster.spec.models import OpenLineageSpec
+from factory_dagster.products import load_line
+from factory_dagster.spec.line import OpenLineageSpec
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import REPO, Build
 
@@ -43,22 +43,31 @@ def load_schemas() -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def validator():
     docs = load_schemas()
-    registry = Registry().with_resources(
-        (uri, Resource.from_contents(doc, default_specification=DRAFT202012)) for uri, doc in docs.items()).crawl()
+    registry = (
+        Registry()
+        .with_resources(
+            (uri, Resource.from_contents(doc, default_specification=DRAFT202012)) for uri, doc in docs.items()
+        )
+        .crawl()
+    )
     cache: dict[str, Draft202012Validator] = {}
 
     def errors(url: str, instance: Any) -> list[str]:
         if url not in cache:
-            cache[url] = Draft202012Validator({"$ref": url}, registry=registry,
-                                              format_checker=Draft202012Validator.FORMAT_CHECKER)
+            cache[url] = Draft202012Validator(
+                {"$ref": url}, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
         return [f"{list(e.absolute_path)}: {e.message}" for e in cache[url].iter_errors(instance)]
 
     def validate(event: dict) -> list[str]:
         found = errors(SPEC, event)
         facets = [*event["run"].get("facets", {}).values(), *event["job"].get("facets", {}).values()]
         for dataset in event.get("inputs", []) + event.get("outputs", []):
-            facets += [*dataset.get("facets", {}).values(), *dataset.get("inputFacets", {}).values(),
-                       *dataset.get("outputFacets", {}).values()]
+            facets += [
+                *dataset.get("facets", {}).values(),
+                *dataset.get("inputFacets", {}).values(),
+                *dataset.get("outputFacets", {}).values(),
+            ]
         for facet in facets:
             assert facet["_schemaURL"].split("#")[0] in docs, f"no local schema for {facet['_schemaURL']}"
             found += errors(facet["_schemaURL"], facet)
@@ -72,8 +81,10 @@ def read_events(path: Path) -> list[dict]:
 
 
 def assertions_of(dataset: dict) -> set[tuple[str, bool, str | None]]:
-    return {(a["assertion"], a["success"], a.get("column")) for a in dataset["facets"]["dataQualityAssertions"]
-            ["assertions"]}
+    return {
+        (a["assertion"], a["success"], a.get("column"))
+        for a in dataset["facets"]["dataQualityAssertions"]["assertions"]
+    }
 
 
 def test_vendored_facet_schemas_match_openlineage_python() -> None:
@@ -86,8 +97,12 @@ def test_vendored_facet_schemas_match_openlineage_python() -> None:
     for module_info in pkgutil.iter_modules(generated.__path__):
         module = importlib.import_module(f"{generated.__name__}.{module_info.name}")
         for cls in vars(module).values():
-            if not (isinstance(cls, type) and attr.has(cls) and cls.__module__ == module.__name__
-                    and "_get_schema" in vars(cls)):
+            if not (
+                isinstance(cls, type)
+                and attr.has(cls)
+                and cls.__module__ == module.__name__
+                and "_get_schema" in vars(cls)
+            ):
                 continue
             base, _, pointer = cls._get_schema().partition("#")
             if base not in docs or "/spec/facets/" not in base:
@@ -107,6 +122,7 @@ def test_vendored_facet_schemas_match_openlineage_python() -> None:
 
 
 # A small run, fast: a source, a gated feature set built from it, and a model whose step fails.
+
 
 @dataclass
 class SyntheticRun:
@@ -138,24 +154,63 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Syntheti
         raise RuntimeError("training failed")
 
     with dg.instance_for_test() as instance:
-        result = dg.materialize([raw_events, event_features, label_model, gate], instance=instance,
-                                raise_on_error=False)
+        result = dg.materialize(
+            [raw_events, event_features, label_model, gate], instance=instance, raise_on_error=False
+        )
         history.gate_dir(home, "event_features").mkdir(parents=True)
-        (history.gate_dir(home, "event_features") / f"{result.run_id}.json").write_text(json.dumps({"outcomes": [
-            {"expectation": {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
-             "success": True},
-            {"expectation": {"type": "expect_table_row_count_to_be_between", "kwargs": {}}, "success": False}]}))
+        (history.gate_dir(home, "event_features") / f"{result.run_id}.json").write_text(
+            json.dumps(
+                {
+                    "outcomes": [
+                        {
+                            "expectation": {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
+                            "success": True,
+                        },
+                        {
+                            "expectation": {"type": "expect_table_row_count_to_be_between", "kwargs": {}},
+                            "success": False,
+                        },
+                    ]
+                }
+            )
+        )
 
         def node(key: str, role: str, step: str, parents: set[str], **more: Any) -> AssetNode:
-            return AssetNode(key=key, role=role, group=None, owners=["team:synth"], description=f"The {key}.",
-                             kinds=set(), tags={}, code_version=None, parents=parents, step=step, **more)
+            return AssetNode(
+                key=key,
+                role=role,
+                group=None,
+                owners=["team:synth"],
+                description=f"The {key}.",
+                kinds=set(),
+                tags={},
+                code_version=None,
+                parents=parents,
+                step=step,
+                **more,
+            )
 
-        nodes = {n.key: n for n in [
-            node("raw/events", "source", "raw__events", set(), columns=["id", "value"],
-                 metadata={"dagster/row_count": 3}),
-            node("event_features", "feature_set", "event_features", {"raw/events"},
-                 column_lineage={"value": [("raw/events", "value")]}),
-            node("label_model", "model", "label_model", {"event_features"})]}
+        nodes = {
+            n.key: n
+            for n in [
+                node(
+                    "raw/events",
+                    "source",
+                    "raw__events",
+                    set(),
+                    columns=["id", "value"],
+                    metadata={"dagster/row_count": 3},
+                ),
+                node(
+                    "event_features",
+                    "feature_set",
+                    "event_features",
+                    {"raw/events"},
+                    column_lineage={"value": [("raw/events", "value")]},
+                ),
+                node("label_model", "model", "label_model", {"event_features"}),
+            ]
+        }
         graph = FactoryGraph(spec=SimpleNamespace(dbt_models={}), nodes=nodes, exposures={}, now=time.time())
         yield SyntheticRun(graph, home, instance, result.run_id)
 
@@ -169,8 +224,13 @@ def test_events_of_a_synthetic_run_are_valid(synthetic_run: SyntheticRun, valida
 
     events = [Serde.to_dict(e) for e in events_of(synthetic_run)]
     assert [(e["job"]["name"], e["eventType"]) for e in events] == [
-        ("event_features", "START"), ("event_features", "COMPLETE"), ("label_model", "START"),
-        ("label_model", "FAIL"), ("raw/events", "START"), ("raw/events", "COMPLETE")]
+        ("event_features", "START"),
+        ("event_features", "COMPLETE"),
+        ("label_model", "START"),
+        ("label_model", "FAIL"),
+        ("raw/events", "START"),
+        ("raw/events", "COMPLETE"),
+    ]
     for event in events:
         assert validator(event) == [], event["job"]["name"]
         assert event["run"]["facets"]["parent"]["run"]["runId"] == synthetic_run.run_id
@@ -178,18 +238,22 @@ def test_events_of_a_synthetic_run_are_valid(synthetic_run: SyntheticRun, valida
     features = complete["event_features"]["outputs"][0]
     assert features["namespace"] == "file" and features["name"].endswith("features/event_features")
     assert features["facets"]["columnLineage"]["fields"]["value"]["inputFields"][0]["name"] == "raw.events"
-    assert assertions_of(features) == {("expect_column_values_to_be_unique", True, "id"),
-                                       ("expect_table_row_count_to_be_between", False, None)}
+    assert assertions_of(features) == {
+        ("expect_column_values_to_be_unique", True, "id"),
+        ("expect_table_row_count_to_be_between", False, None),
+    }
     assert [f["name"] for f in features["facets"]["schema"]["fields"]] == ["id", "value"]
     source = complete["event_features"]["inputs"][0]
     assert source["inputFacets"]["dataQualityMetrics"]["rowCount"] == 3
     assert complete["raw/events"]["outputs"][0]["name"] == "raw.events"
-    assert complete["label_model"]["job"]["facets"]["ownership"]["owners"] == [{"name": "team:synth",
-                                                                                 "type": "MAINTAINER"}]
+    assert complete["label_model"]["job"]["facets"]["ownership"]["owners"] == [
+        {"name": "team:synth", "type": "MAINTAINER"}
+    ]
 
 
-def test_the_file_transport_writes_what_the_client_serialized(synthetic_run: SyntheticRun, tmp_path: Path,
-                                                               validator) -> None:
+def test_the_file_transport_writes_what_the_client_serialized(
+    synthetic_run: SyntheticRun, tmp_path: Path, validator
+) -> None:
     from openlineage.client.serde import Serde
 
     home = FactoryHome(tmp_path / "home")
@@ -203,16 +267,18 @@ def test_the_file_transport_writes_what_the_client_serialized(synthetic_run: Syn
     assert lines == [Serde.to_json(e) for e in events]
     for event in map(json.loads, lines):
         assert validator(event) == []
-        assert {"key": "openlineage_client_version", "source": "OPENLINEAGE_CLIENT"}.items() <= \
-            event["run"]["facets"]["tags"]["tags"][0].items()
+        assert {"key": "openlineage_client_version", "source": "OPENLINEAGE_CLIENT"}.items() <= event["run"]["facets"][
+            "tags"
+        ]["tags"][0].items()
     # Once per run: a second emission sends nothing; a new run appends to the same file.
     assert emit(client(home, OpenLineageSpec()), home, synthetic_run.run_id, events_of(synthetic_run)) == 0
     assert emit(client(home, OpenLineageSpec()), home, "another-run", events_of(synthetic_run)[:2]) == 2
     assert len(path.read_text().splitlines()) == 8
 
 
-def test_a_users_openlineage_yml_is_honoured_instead_of_the_spec(synthetic_run: SyntheticRun, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_users_openlineage_yml_is_honoured_instead_of_the_spec(
+    synthetic_run: SyntheticRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     users = tmp_path / "users.jsonl"
     config = tmp_path / "openlineage.yml"
     config.write_text(f"transport:\n  type: file\n  log_file_path: {users}\n  append: true\n")
@@ -225,8 +291,9 @@ def test_a_users_openlineage_yml_is_honoured_instead_of_the_spec(synthetic_run: 
     assert not (home.root / "lineage" / "openlineage.jsonl").exists()
 
 
-def test_openlineage_disabled_sends_and_records_nothing(synthetic_run: SyntheticRun, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_openlineage_disabled_sends_and_records_nothing(
+    synthetic_run: SyntheticRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
     home = FactoryHome(tmp_path / "home")
     assert emit(client(home, OpenLineageSpec()), home, synthetic_run.run_id, events_of(synthetic_run)) == 0
@@ -238,7 +305,7 @@ class Collector(BaseHTTPRequestHandler):
     received: list[tuple[str, dict, str]] = []
     status = 201
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Collector.received.append((self.path, json.loads(body), self.headers.get("Authorization", "")))
         self.send_response(Collector.status)
@@ -264,7 +331,8 @@ def endpoint() -> Iterator[str]:
 
 
 def test_the_spec_endpoint_gets_the_events_with_the_key_from_the_environment(
-        synthetic_run: SyntheticRun, endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synthetic_run: SyntheticRun, endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENLINEAGE_LINE_KEY", "secret-token")
     home = FactoryHome(tmp_path / "home")
     ol_client = client(home, OpenLineageSpec(url=endpoint, api_key_env="OPENLINEAGE_LINE_KEY"))
@@ -275,7 +343,8 @@ def test_the_spec_endpoint_gets_the_events_with_the_key_from_the_environment(
 
 
 def test_a_failing_endpoint_raises_oserror_and_the_next_attempt_sends_all(
-        synthetic_run: SyntheticRun, endpoint: str, tmp_path: Path) -> None:
+    synthetic_run: SyntheticRun, endpoint: str, tmp_path: Path
+) -> None:
     home = FactoryHome(tmp_path / "home")
     config = OpenLineageSpec(url=f"{endpoint}/api/v1/lineage")
     Collector.status = 400
@@ -290,6 +359,7 @@ def test_a_failing_endpoint_raises_oserror_and_the_next_attempt_sends_all(
 
 
 # The shipped flights line, built once for the session (slow).
+
 
 def test_a_run_emits_valid_start_and_complete_events(flights_build: Build, validator) -> None:
     events = read_events(flights_build.home / "lineage" / "openlineage.jsonl")
@@ -323,8 +393,10 @@ def test_a_failed_run_emits_fail_events(flights_build: Build, tmp_path: Path, va
     home = tmp_path / "home"
     shutil.copytree(flights_build.home, home, ignore=shutil.ignore_patterns("dagster", "lineage"))
     land(home, "year,month\n2013,4\n")
-    assert main(["backfill", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--no-prepare",
-                 "--home", str(home)]) == 1
+    assert (
+        main(["backfill", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--no-prepare", "--home", str(home)])
+        == 1
+    )
     assert "OpenLineage: 2 events" in capsys.readouterr().out
     events = read_events(home / "lineage" / "openlineage.jsonl")
     assert [(e["job"]["name"], e["eventType"]) for e in events] == [("raw/flights", "START"), ("raw/flights", "FAIL")]
@@ -332,7 +404,8 @@ def test_a_failed_run_emits_fail_events(flights_build: Build, tmp_path: Path, va
 
 
 def test_events_go_to_an_http_endpoint_with_the_key_from_the_environment(
-        flights_build: Build, endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flights_build: Build, endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENLINEAGE_URL", endpoint)
     monkeypatch.setenv("OPENLINEAGE_API_KEY", "secret-token")
     home = FactoryHome(tmp_path / "home")

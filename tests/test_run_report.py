@@ -39,10 +39,12 @@ def test_a_dbt_schema_change_says_what_to_do() -> None:
     assert dbt_reason(DBT_SCHEMA_CHANGE) == (
         "dbt: Compilation Error in model int_flights_enriched (models/flights/intermediate/int_flights_enriched.sql): "
         "The source and target schemas on this incremental model are out of sync! "
-        "(the model's columns changed: run factory build --full-refresh)")
+        "(the model's columns changed: run factory build --full-refresh)"
+    )
 
 
 def test_a_failed_dbt_test_is_named() -> None:
     assert dbt_reason(DBT_TEST_FAILURE) == (
         "dbt: Failure in test unique_fct_flights_flight_id (models/flights/marts/_models.yml): "
-        "Got 3 results, configured to fail if != 0")
+        "Got 3 results, configured to fail if != 0"
+    )

@@ -23,7 +23,7 @@ import yaml
 from sklearn.dummy import DummyRegressor
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from factory_dagster.products.training import model_inputs, score_frame
+from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.artifacts import ModelRegistry
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import REPO, Build, build_all
@@ -40,7 +40,8 @@ def package_file(package: str, inner: str) -> Path:
     """A file shipped inside an installed package (located without importing the package)."""
     spec = importlib.util.find_spec(package)
     assert spec is not None and spec.submodule_search_locations, (
-        f"{package} is not installed: it is the line's data package (lines/{LINE}/requirements.txt)")
+        f"{package} is not installed: it is the line's data package (lines/{LINE}/requirements.txt)"
+    )
     return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
@@ -59,9 +60,13 @@ def observations() -> dict[dt.date, dict[str, float | str]]:
     for row in read_csv():
         day = dt.datetime.strptime(row["date"], "%Y/%m/%d").date()
         assert day not in out, f"{day} appears twice in {CSV_FILE}"
-        out[day] = {"temp_max": float(row["temp_max"]), "temp_min": float(row["temp_min"]),
-                    "precipitation": float(row["precipitation"]), "wind": float(row["wind"]),
-                    "weather": row["weather"]}
+        out[day] = {
+            "temp_max": float(row["temp_max"]),
+            "temp_min": float(row["temp_min"]),
+            "precipitation": float(row["precipitation"]),
+            "wind": float(row["wind"]),
+            "weather": row["weather"],
+        }
     return out
 
 
@@ -129,8 +134,14 @@ def test_the_whole_line_materializes(seattle_build: Build) -> None:
     assert report.success, report.failures
     assert report.not_built() == []
     assert not report.failed_checks("ERROR")
-    assert set(report.assets) >= {"raw/seattle_observations", "stg_seattle_observations", "fct_seattle_days",
-                                  FEATURES, MODEL, PREDICTIONS}
+    assert set(report.assets) >= {
+        "raw/seattle_observations",
+        "stg_seattle_observations",
+        "fct_seattle_days",
+        FEATURES,
+        MODEL,
+        PREDICTIONS,
+    }
 
 
 def test_the_source_is_the_four_years_of_the_package_file() -> None:
@@ -144,19 +155,26 @@ def test_raw_row_count_equals_the_package_file(seattle_build: Build) -> None:
     assert query(seattle_build, "select count(*) from raw.seattle_observations")[0][0] == expected
     assert latest_metadata(seattle_build, "raw/seattle_observations")["dagster/row_count"] == expected
     # Landed as declared: the text date untouched, the numbers as doubles.
-    first = query(seattle_build, "select date, temp_max, weather from raw.seattle_observations "
-                                 "order by date limit 1")[0]
+    first = query(seattle_build, "select date, temp_max, weather from raw.seattle_observations order by date limit 1")[
+        0
+    ]
     row = read_csv()[0]
     assert first == (row["date"], float(row["temp_max"]), row["weather"])
 
 
 def test_the_mart_has_one_row_per_day_with_the_file_values(seattle_build: Build) -> None:
-    rows, ids, days = query(seattle_build, "select count(*), count(distinct day_id), count(distinct observed_on) "
-                                           "from fct_seattle_days")[0]
+    rows, ids, days = query(
+        seattle_build, "select count(*), count(distinct day_id), count(distinct observed_on) from fct_seattle_days"
+    )[0]
     expected = observations()
     assert rows == ids == days == len(expected)
-    assert query(seattle_build, "select count(*) from fct_seattle_days where day_id is null "
-                                "or observed_on is null or temp_max_c is null")[0][0] == 0
+    assert (
+        query(
+            seattle_build,
+            "select count(*) from fct_seattle_days where day_id is null or observed_on is null or temp_max_c is null",
+        )[0][0]
+        == 0
+    )
     mart = table(seattle_build, "select * from fct_seattle_days")
     assert mart.get_column("day_id").is_unique().all()
     # Every value against the CSV, day by day.
@@ -220,7 +238,7 @@ def test_model_beats_the_dummy_baseline_on_the_held_out_year(seattle_build: Buil
     assert meta["train_rows"] == train.height == (train_end - train_start).days + 1
     assert meta["test_rows"] == test.height == (test_end - test_start).days + 1
     y_test = test.get_column("temp_max_c").to_numpy()
-    predicted = score_frame(pipeline, "regression", model_inputs(test, version.details["features"]))
+    predicted = score_frame(pipeline, "regression", input_frame(test, version.details["features"]))
     rmse = math.sqrt(mean_squared_error(y_test, predicted))
     assert rmse == pytest.approx(meta["metric/rmse"], abs=1e-9)
     assert mean_absolute_error(y_test, predicted) == pytest.approx(meta["metric/mae"], abs=1e-9)
@@ -253,8 +271,9 @@ def test_predictions_score_the_latest_days_with_the_served_model(seattle_build: 
     predictions = pl.read_parquet(meta["dagster/uri"]).sort("observed_on")
     _, _, _, last = windows(seattle_build)
     assert predictions.height == last_days
-    assert predictions.get_column("observed_on").to_list() == [last - dt.timedelta(days=k)
-                                                                for k in reversed(range(last_days))]
+    assert predictions.get_column("observed_on").to_list() == [
+        last - dt.timedelta(days=k) for k in reversed(range(last_days))
+    ]
     assert predictions.get_column("day_id").is_unique().all()
     assert predictions.get_column("model_version").unique().to_list() == [model_meta["model_version"]]
     assert set(predictions.columns) == {"day_id", "observed_on", "score", "model_name", "model_version", "scored_at"}
@@ -262,7 +281,7 @@ def test_predictions_score_the_latest_days_with_the_served_model(seattle_build: 
     registry = ModelRegistry(Path(model_meta["dagster/uri"]).parent)
     pipeline, version = registry.load(expected_sha256=model_meta["artifact_sha256"])
     features = read_features(seattle_build).join(predictions.select("day_id"), on="day_id").sort("observed_on")
-    expected = score_frame(pipeline, "regression", model_inputs(features, version.details["features"]))
+    expected = score_frame(pipeline, "regression", input_frame(features, version.details["features"]))
     np.testing.assert_allclose(predictions.get_column("score").to_numpy(), expected, atol=1e-9)
     # Against what was observed on those days (the CSV): a forecast, not a guess.
     days = observations()
@@ -287,6 +306,7 @@ def test_assets_carry_owners_descriptions_and_code_versions(seattle_build: Build
         assert node.owners and node.description and node.code_version, key
     assert graph.get(dg.AssetKey("fct_seattle_days")).parent_keys == {dg.AssetKey("stg_seattle_observations")}
     assert graph.get(dg.AssetKey("stg_seattle_observations")).parent_keys == {
-        dg.AssetKey(["raw", "seattle_observations"])}
+        dg.AssetKey(["raw", "seattle_observations"])
+    }
     schema = latest_metadata(seattle_build, FEATURES)["dagster/column_schema"]
     assert "temp_max_30d" in [c.name for c in schema.columns]

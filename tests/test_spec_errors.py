@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from factory_dagster.cli import main
-from factory_dagster.spec import SpecError, load_line
+from factory_dagster.products import load_line
+from factory_dagster.spec import SpecError
 from factory_dagster.spec.errors import display_path
 from tests.conftest import line_args
 
@@ -96,8 +97,9 @@ def test_bad_estimator_parameter(line_dir: Path) -> None:
 def test_estimator_for_the_wrong_task(line_dir: Path) -> None:
     models = line_dir / "models.yaml"
     replace(models, "name: HistGradientBoostingClassifier", "name: Ridge")
-    replace(models, "params: {learning_rate: 0.1, max_iter: 200, max_leaf_nodes: 31, early_stopping: false}",
-            "params: {}")
+    replace(
+        models, "params: {learning_rate: 0.1, max_iter: 200, max_leaf_nodes: 31, early_stopping: false}", "params: {}"
+    )
     assert load_error(line_dir) == (
         f"{rel(models)}: models.delay_classifier.estimator.name: Ridge is a regression estimator but the "
         f"target defines a classification task (line {line_of(models, 'name: Ridge')})"
@@ -105,9 +107,7 @@ def test_estimator_for_the_wrong_task(line_dir: Path) -> None:
 
 
 def test_duplicate_key_across_files(line_dir: Path) -> None:
-    (line_dir / "more_models.yaml").write_text(
-        "models:\n  delay_classifier:\n    description: again\n"
-    )
+    (line_dir / "more_models.yaml").write_text("models:\n  delay_classifier:\n    description: again\n")
     models = line_dir / "models.yaml"
     assert load_error(line_dir) == (
         f"{rel(line_dir / 'more_models.yaml')}: models.delay_classifier: duplicate key 'delay_classifier' "
@@ -199,14 +199,26 @@ def test_cli_prints_one_line_without_traceback(line_dir: Path, capsys: pytest.Ca
     assert "Traceback" not in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize(("old", "new", "key", "reason"), [
-    ("select: delay_classifier", "select: delay_clasifier", "schedules.weekly_retrain.select",
-     "'delay_clasifier' selects no asset"),
-    ("select: raw/flights*", "select: raw/flight_s*", "jobs.flights_daily.select",
-     "'raw/flight_s*' selects no asset partitioned by 'daily'"),
-])
-def test_a_selection_that_selects_nothing_fails_at_load(line_dir: Path, tmp_path: Path, old: str, new: str,
-                                                         key: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "key", "reason"),
+    [
+        (
+            "select: delay_classifier",
+            "select: delay_clasifier",
+            "schedules.weekly_retrain.select",
+            "'delay_clasifier' selects no asset",
+        ),
+        (
+            "select: raw/flights*",
+            "select: raw/flight_s*",
+            "jobs.flights_daily.select",
+            "'raw/flight_s*' selects no asset partitioned by 'daily'",
+        ),
+    ],
+)
+def test_a_selection_that_selects_nothing_fails_at_load(
+    line_dir: Path, tmp_path: Path, old: str, new: str, key: str, reason: str
+) -> None:
     from factory_dagster.factory import build_definitions
 
     time = line_dir / "time.yaml"

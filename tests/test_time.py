@@ -73,9 +73,14 @@ def test_partitions_are_declared_on_the_flights_chain(flights_build: Build) -> N
 def test_per_day_rows_in_the_partitioned_marts_equal_the_source(flights_build: Build, per_day: Counter) -> None:
     home = flights_build.home
     assert day_counts(home, "select flight_date, count(*) from fct_flights group by all") == dict(per_day)
-    assert day_counts(home, "select make_date(year, month, day), count(*) from raw.flights group by all") == dict(per_day)
-    features = day_counts(home, "select cast(scheduled_departure as date), count(*) from read_parquet("
-                                f"'{home}/features/flight_features/*.parquet') group by all")
+    assert day_counts(home, "select make_date(year, month, day), count(*) from raw.flights group by all") == dict(
+        per_day
+    )
+    features = day_counts(
+        home,
+        "select cast(scheduled_departure as date), count(*) from read_parquet("
+        f"'{home}/features/flight_features/*.parquet') group by all",
+    )
     assert features == dict(per_day)
     assert len(list((home / "features" / "flight_features").glob("2013-*.parquet"))) == 365
 
@@ -148,7 +153,10 @@ def test_landing_sensor_requests_new_and_changed_files_once(flights_build: Build
     (folder / "notes.txt").write_text("hello")
     refused = sensor(context)
     assert refused.run_requests == []
-    assert "2014-02-01.csv: 2014-02-01 is outside the partitions 2013-01-01..2013-12-31" in refused.skip_reason.skip_message
+    assert (
+        "2014-02-01.csv: 2014-02-01 is outside the partitions 2013-01-01..2013-12-31"
+        in refused.skip_reason.skip_message
+    )
     assert "notes.txt: not a .csv or .parquet file" in refused.skip_reason.skip_message
     context.update_cursor(refused.cursor)
     changed = folder / "2013-05-02.csv"
@@ -168,6 +176,7 @@ def test_schedules_target_the_latest_landed_day_and_the_model(flights_build: Bui
     daily = repo.get_schedule_def("flights_daily")
     assert daily.cron_schedule == "0 6 * * *" and daily.execution_timezone == "America/New_York"
     tick = dt.datetime(2026, 11, 24, 6, tzinfo=dt.UTC)
+
     def context() -> dg.ScheduleEvaluationContext:
         return dg.build_schedule_context(resources=factory, scheduled_execution_time=tick, repository_def=repo)
 
@@ -185,8 +194,9 @@ def test_schedules_target_the_latest_landed_day_and_the_model(flights_build: Bui
 
 
 @pytest.mark.e2e
-def test_a_landing_file_with_rows_from_another_day_is_refused(flights_build: Build, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_landing_file_with_rows_from_another_day_is_refused(
+    flights_build: Build, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     home = copy_home(flights_build, tmp_path)
     assert main(["replay", "--start", "2013-03-05", "--end", "2013-03-06", "--home", str(home), *line_args()]) == 0
     folder = home / "landing" / "flights"
@@ -195,20 +205,24 @@ def test_a_landing_file_with_rows_from_another_day_is_refused(flights_build: Bui
         handle.write(lines[1] + "\n")
     (folder / "2013-03-06.csv").unlink()
     before = day_counts(home, "select make_date(year, month, day), count(*) from raw.flights group by all")
-    code = main(["backfill", "--start", "2013-03-05", "--end", "2013-03-05", "--no-prepare", "--home", str(home),
-                 *line_args()])
+    code = main(
+        ["backfill", "--start", "2013-03-05", "--end", "2013-03-05", "--no-prepare", "--home", str(home), *line_args()]
+    )
     out = capsys.readouterr().out
     assert code == 1
     stray_row = sum(1 for _ in open(folder / "2013-03-05.csv")) - 1  # the last data row
-    expected = (f"landing/flights/2013-03-05.csv: row {stray_row} is dated 2013-03-06, not 2013-03-05: "
-                "a landing file holds the rows of its own day only")
+    expected = (
+        f"landing/flights/2013-03-05.csv: row {stray_row} is dated 2013-03-06, not 2013-03-05: "
+        "a landing file holds the rows of its own day only"
+    )
     assert any(expected in line for line in out.splitlines()), out
     assert day_counts(home, "select make_date(year, month, day), count(*) from raw.flights group by all") == before
 
 
 @pytest.mark.e2e
-def test_a_90_day_backfill_is_idempotent(flights_build: Build, tmp_path: Path, per_day: Counter,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_90_day_backfill_is_idempotent(
+    flights_build: Build, tmp_path: Path, per_day: Counter, capsys: pytest.CaptureFixture[str]
+) -> None:
     home = copy_home(flights_build, tmp_path)
     tables = ["raw.flights", "int_flights_enriched", "fct_flights", "predictions.delay_predictions"]
 
@@ -219,8 +233,19 @@ def test_a_90_day_backfill_is_idempotent(flights_build: Build, tmp_path: Path, p
 
     before = counts()
     for attempt in range(2):
-        code = main(["backfill", "--start", "2013-01-01", "--end", "2013-03-31", "--no-prepare", "--home", str(home),
-                     *line_args()])
+        code = main(
+            [
+                "backfill",
+                "--start",
+                "2013-01-01",
+                "--end",
+                "2013-03-31",
+                "--no-prepare",
+                "--home",
+                str(home),
+                *line_args(),
+            ]
+        )
         out = capsys.readouterr().out
         assert code == 0, out
         assert counts() == before, f"backfill {attempt + 1} changed row counts"
@@ -238,17 +263,38 @@ def test_dagster_cli_materializes_a_partition_range(flights_build: Build, tmp_pa
     con.execute("delete from raw.flights where month = 2 and day between 1 and 3")
     con.close()
     dagster = Path(sys.executable).with_name("dagster")
-    env = {**os.environ, "FACTORY_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-           "FACTORY_ROOT": str(REPO), "FACTORY_LINES": "flights"}
+    env = {
+        **os.environ,
+        "FACTORY_HOME": str(home),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "FACTORY_ROOT": str(REPO),
+        "FACTORY_LINES": "flights",
+    }
     (tmp_path / "dagster_home").mkdir()
     result = subprocess.run(
-        [str(dagster), "asset", "materialize", "-m", "factory_dagster.definitions", "-a", "defs",
-         "--select", "raw/flights,stg_flights,int_flights_enriched,fct_flights,flight_features",
-         "--partition-range", "2013-02-01...2013-02-03"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        [
+            str(dagster),
+            "asset",
+            "materialize",
+            "-m",
+            "factory_dagster.definitions",
+            "-a",
+            "defs",
+            "--select",
+            "raw/flights,stg_flights,int_flights_enriched,fct_flights,flight_features",
+            "--partition-range",
+            "2013-02-01...2013-02-03",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    raw = day_counts(home, "select make_date(year, month, day), count(*) from raw.flights "
-                           "where month = 2 and day <= 3 group by all")
+    raw = day_counts(
+        home, "select make_date(year, month, day), count(*) from raw.flights where month = 2 and day <= 3 group by all"
+    )
     assert raw == {d: per_day[d] for d in (dt.date(2013, 2, 1), dt.date(2013, 2, 2), dt.date(2013, 2, 3))}
 
 
@@ -260,6 +306,12 @@ def test_warehouse_reads_do_not_depend_on_the_machine_time_zone(tmp_path: Path) 
         "cast(timestamptz '2013-01-02 20:30:00+00' as date) as d\")\n"
         "print(t.schema.field('t').type.tz, t.column('d')[0])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "w.duckdb")], capture_output=True, text=True,
-                         env={**os.environ, "TZ": "Asia/Tokyo"}, check=True, cwd=REPO).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "w.duckdb")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TZ": "Asia/Tokyo"},
+        check=True,
+        cwd=REPO,
+    ).stdout
     assert out.split() == ["UTC", "2013-01-02"]

@@ -37,9 +37,12 @@ def graphql(port: int, timeout: float = 180.0) -> dict:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
-                                             data=json.dumps({"query": QUERY}).encode(),
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/graphql",
+                method="POST",
+                data=json.dumps({"query": QUERY}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(request, timeout=10) as response:
                 data = json.loads(response.read())["data"]
                 if data["assetNodes"]:

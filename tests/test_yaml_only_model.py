@@ -68,7 +68,11 @@ def test_new_model_from_yaml_materializes(flights_build: Build, tmp_path: Path) 
     assert meta["metric/roc_auc"] > meta["baseline/roc_auc"]
     assert meta["dagster/uri"].endswith(".joblib")
     predictions = report.assets["delay_logit_predictions"]
-    last_day = pl.read_parquet(flights_build.home / "features" / "flight_features" / "*.parquet") \
-        .get_column("scheduled_departure").max().date()
+    last_day = (
+        pl.read_parquet(flights_build.home / "features" / "flight_features" / "*.parquet")
+        .get_column("scheduled_departure")
+        .max()
+        .date()
+    )
     assert predictions.metadata["scored_window"] == f"{last_day - dt.timedelta(days=6)}..{last_day}"  # last_days: 7
     assert predictions.rows > 0

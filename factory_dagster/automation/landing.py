@@ -8,12 +8,13 @@ atomically (temp name, then rename), so a reader never sees half a file.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import polars as pl
 
-from factory_dagster.spec.models import SourceSpec
 from factory_dagster.storage.artifacts import sha256_file
 from factory_dagster.storage.atomic import atomic_write
 from factory_dagster.storage.home import FactoryHome
@@ -21,6 +22,20 @@ from factory_dagster.storage.warehouse import quote
 
 SUFFIXES = (".csv", ".parquet")
 ROW_DATE = "__factory_row_date"
+
+
+class PartitionedSource(Protocol):
+    """What landing needs of a source (products/source.py declares it): its landing folder, how
+    a row's day is read (`partition`: a date column or date parts), and its column types."""
+
+    @property
+    def landing(self) -> str | None: ...
+
+    @property
+    def partition(self) -> Any: ...
+
+    @property
+    def columns(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class LandedFile:
         return "parquet" if self.path.suffix == ".parquet" else "csv"
 
 
-def landing_dir(home: FactoryHome, source: SourceSpec) -> Path:
+def landing_dir(home: FactoryHome, source: PartitionedSource) -> Path:
     if source.landing is None:
         raise ValueError("this source has no landing folder")
     return home.landing / source.landing
@@ -57,8 +72,9 @@ def scan(folder: Path, first: dt.date | None = None, last: dt.date | None = None
             files.append(LandedFile(path, None, f"{path.name}: the file name must be the day, YYYY-MM-DD"))
             continue
         if (first and day < first) or (last and day > last):
-            files.append(LandedFile(path, day, f"{path.name}: {day} is outside the partitions "
-                                                f"{first or '…'}..{last or '…'}"))
+            files.append(
+                LandedFile(path, day, f"{path.name}: {day} is outside the partitions {first or '…'}..{last or '…'}")
+            )
             continue
         files.append(LandedFile(path, day))
     return files
@@ -68,7 +84,7 @@ def fingerprint(path: Path) -> str:
     return sha256_file(path)[:16]
 
 
-def row_dates(source: SourceSpec, timezone: str) -> pl.Expr:
+def row_dates(source: PartitionedSource, timezone: str) -> pl.Expr:
     """The local day of each row of a partitioned source."""
     assert source.partition is not None
     parts = source.partition.date_parts
@@ -80,7 +96,7 @@ def row_dates(source: SourceSpec, timezone: str) -> pl.Expr:
     return column.cast(pl.Date)
 
 
-def date_predicate(source: SourceSpec, timezone: str) -> str:
+def date_predicate(source: PartitionedSource, timezone: str) -> str:
     """SQL selecting a source's rows dated between two parameters (?, ?), in the warehouse."""
     assert source.partition is not None
     parts = source.partition.date_parts

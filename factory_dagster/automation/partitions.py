@@ -21,7 +21,8 @@ PARTITION = "dagster/partition"
 @lru_cache(maxsize=32)
 def _daily(start: dt.date, end: dt.date | None, timezone: str) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(
-        start_date=start.isoformat(), end_date=end.isoformat() if end else None, timezone=timezone)
+        start_date=start.isoformat(), end_date=end.isoformat() if end else None, timezone=timezone
+    )
 
 
 def partitions_def(spec: PartitionsSpec) -> dg.DailyPartitionsDefinition:
@@ -61,8 +62,11 @@ class Window:
 def window_of(context: dg.AssetExecutionContext, spec: PartitionsSpec) -> Window:
     """The window of a partitioned step: one day or a range."""
     if not context.has_partition_key_range and not context.has_partition_key:
-        raise dg.Failure(description="this asset is partitioned: run it for a partition or a partition range "
-                                     "(e.g. factory backfill --start ... --end ...)", allow_retries=False)
+        raise dg.Failure(
+            description="this asset is partitioned: run it for a partition or a partition range "
+            "(e.g. factory backfill --start ... --end ...)",
+            allow_retries=False,
+        )
     keys = context.partition_key_range
     return Window(dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end), spec.timezone)
 
@@ -98,4 +102,3 @@ def check_range(definition: dg.PartitionsDefinition, first: str | None, last: st
     if start > end:
         raise ValueError(f"the range {start}..{end} is empty")
     return start, end
-

@@ -6,37 +6,48 @@ import datetime as dt
 
 import dagster as dg
 
-from factory_dagster.compat import AssetGraph
-
 from factory_dagster.automation import landing
 from factory_dagster.automation.jobs import checked_selection
 from factory_dagster.automation.partitions import partitions_def
+from factory_dagster.compat import AssetGraph
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 
 
 def latest_landed_day(spec: FactorySpec, partitions: str, factory: FactoryResource) -> dt.date | None:
     """The newest day with a landing file, over every source partitioned by `partitions`."""
-    days = [f.day for source in spec.sources.values()
-            if source.landing and source.partition and source.partition.partitions == partitions
-            for f in landing.scan(landing.landing_dir(factory.paths, source)) if f.problem is None]
+    days = [
+        f.day
+        for source in spec.sources.values()
+        if source.landing and source.partition and source.partition.partitions == partitions
+        for f in landing.scan(landing.landing_dir(factory.paths, source))
+        if f.problem is None and f.day
+    ]
     return max(days, default=None)
 
 
-def build_schedule(spec: FactorySpec, name: str, jobs: dict[str, dg.UnresolvedAssetJobDefinition],
-                   graph: AssetGraph) -> dg.ScheduleDefinition:
+def build_schedule(
+    spec: FactorySpec, name: str, jobs: dict[str, dg.UnresolvedAssetJobDefinition], graph: AssetGraph
+) -> dg.ScheduleDefinition:
     schedule = spec.schedules[name]
     if schedule.job is not None:
         job = jobs[schedule.job]
         partitions = spec.jobs[schedule.job].partitions
     else:
+        assert schedule.select is not None  # the spec model requires a job or a selection
         selection = checked_selection(spec, "schedules", name, schedule.select, None, graph)
         job = dg.define_asset_job(f"{name}_job", selection=selection, description=schedule.description)
         partitions = None
     status = dg.DefaultScheduleStatus.RUNNING if schedule.enabled else dg.DefaultScheduleStatus.STOPPED
 
-    @dg.schedule(name=name, cron_schedule=schedule.cron, job=job, execution_timezone=schedule.timezone,
-                 description=schedule.description, default_status=status)
+    @dg.schedule(
+        name=name,
+        cron_schedule=schedule.cron,
+        job=job,
+        execution_timezone=schedule.timezone,
+        description=schedule.description,
+        default_status=status,
+    )
     def _tick(context: dg.ScheduleEvaluationContext, factory: FactoryResource) -> dg.RunRequest | dg.SkipReason:
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "manual"
         if partitions is None:

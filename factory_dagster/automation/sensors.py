@@ -37,15 +37,17 @@ def build_landing_sensor(spec: FactorySpec, name: str, job: dg.UnresolvedAssetJo
             if seen.get(landed.path.name) == fingerprint:
                 continue  # each version of a file triggers once
             seen[landed.path.name] = fingerprint
-            if landed.problem or landed.day.isoformat() not in valid:
+            if landed.problem or landed.day is None or landed.day.isoformat() not in valid:
                 refused.append(landed.problem or f"{landed.path.name}: {landed.day} is not a partition")
                 context.log.warning(f"refused {folder / landed.path.name}: {refused[-1]}")
                 continue
-            requests.append(dg.RunRequest(
-                run_key=f"{landed.path.name}:{fingerprint}",
-                partition_key=landed.day.isoformat(),
-                tags={"factory/landing_file": str(landed.path), "factory/sensor": name},
-            ))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{landed.path.name}:{fingerprint}",
+                    partition_key=landed.day.isoformat(),
+                    tags={"factory/landing_file": str(landed.path), "factory/sensor": name},
+                )
+            )
         skip = None
         if not requests:
             skip = dg.SkipReason("; ".join(refused) if refused else f"no new or changed file in {folder}")

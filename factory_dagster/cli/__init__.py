@@ -40,7 +40,9 @@ COMMANDS = {
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="factory", description="AI Factory: spec-driven data and ML products on Dagster.")
+    root = argparse.ArgumentParser(
+        prog="factory", description="AI Factory: spec-driven data and ML products on Dagster."
+    )
     subparsers = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS.values():
         add_common_options(module.register(subparsers))

@@ -15,10 +15,15 @@ from factory_dagster.execution.report import RunReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("backfill", help="materialize a partition range (one run) with a per-partition summary")
+    parser = subparsers.add_parser(
+        "backfill", help="materialize a partition range (one run) with a per-partition summary"
+    )
     add_range_options(parser, required=True)
-    parser.add_argument("--select", metavar="SELECTION",
-                        help="Dagster asset selection, narrowed to its partitioned assets (default: all of them)")
+    parser.add_argument(
+        "--select",
+        metavar="SELECTION",
+        help="Dagster asset selection, narrowed to its partitioned assets (default: all of them)",
+    )
     parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser

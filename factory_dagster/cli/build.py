@@ -30,7 +30,7 @@ from factory_dagster.execution.runner import (
     resolve_selection,
 )
 from factory_dagster.lineage.openlineage import emit_run
-from factory_dagster.products.dbt import FULL_REFRESH_TAG
+from factory_dagster.products.dbt_model import FULL_REFRESH_TAG
 from factory_dagster.spec import FactorySpec
 
 
@@ -41,11 +41,15 @@ def add_range_options(parser: argparse.ArgumentParser, required: bool) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("build", help="materialize the whole graph (or --select) in-process")
-    parser.add_argument("--select", metavar="SELECTION",
-                        help="Dagster asset selection, e.g. '+fct_flights' or 'group:marts' (default: all)")
+    parser.add_argument(
+        "--select",
+        metavar="SELECTION",
+        help="Dagster asset selection, e.g. '+fct_flights' or 'group:marts' (default: all)",
+    )
     add_range_options(parser, required=False)
-    parser.add_argument("--full-refresh", action="store_true",
-                        help="rebuild the dbt models from scratch (after their columns changed)")
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="rebuild the dbt models from scratch (after their columns changed)"
+    )
     parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser
@@ -64,8 +68,14 @@ class LineRun:
         return f"line [bold]{self.spec.name}[/]" if self.spec else "the governance reports"
 
 
-def plan(loaded: Loaded, select: str | None, start: str | None, end: str | None,
-         partitioned_only: bool = False, full_refresh: bool = False) -> list[LineRun]:
+def plan(
+    loaded: Loaded,
+    select: str | None,
+    start: str | None,
+    end: str | None,
+    partitioned_only: bool = False,
+    full_refresh: bool = False,
+) -> list[LineRun]:
     """One run per line the selection touches, each with its partition range tags; user errors
     end the command. Lines run apart: each has its own partitioning."""
     if full_refresh and (start or end):
@@ -91,8 +101,13 @@ def plan(loaded: Loaded, select: str | None, start: str | None, end: str | None,
         except SelectionError as exc:
             problems.append(f"line {line}: {exc}" if line and len(by_line) > 1 else str(exc))
             continue
-        runs.append(LineRun(specs.get(line) if line else None, line_keys,
-                            {**tags, FULL_REFRESH_TAG: "true"} if full_refresh else tags))
+        runs.append(
+            LineRun(
+                specs.get(line) if line else None,
+                line_keys,
+                {**tags, FULL_REFRESH_TAG: "true"} if full_refresh else tags,
+            )
+        )
     if problems and (not runs or not (start or end)):
         fail("; ".join(problems))
     for problem in problems:  # a range given to several lines: those without partitions sit it out
@@ -105,22 +120,37 @@ def run_with_progress(loaded: Loaded, run: LineRun, verbose: bool, console: Cons
     tags = run.tags
     span = f", partitions {tags[RANGE_START]}..{tags[RANGE_END]}" if RANGE_START in tags else ""
     console.print(f"Building {len(run.keys)} assets of {run.label}{span} into {loaded.home.root}")
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True, disable=verbose) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=verbose,
+    ) as progress:
         task = progress.add_task("starting", total=len(run.keys))
 
         def on_progress(done: int, current: str) -> None:
             progress.update(task, completed=done, description=f"running {current}")
 
-        report = execute(loaded.defs, instance, run.keys, tags=tags, on_progress=on_progress,
-                         log_dir=None if verbose else loaded.home.logs)
+        report = execute(
+            loaded.defs,
+            instance,
+            run.keys,
+            tags=tags,
+            on_progress=on_progress,
+            log_dir=None if verbose else loaded.home.logs,
+        )
     if run.spec is not None:
         record_lineage(loaded, run.spec, instance, report.run_id, console)
     return report
 
 
-def record_lineage(loaded: Loaded, spec: FactorySpec, instance: dg.DagsterInstance, run_id: str,
-                   console: Console) -> None:
+def record_lineage(
+    loaded: Loaded, spec: FactorySpec, instance: dg.DagsterInstance, run_id: str, console: Console
+) -> None:
     """Emit the run's OpenLineage events; a lineage backend that is down never fails a build."""
     config = spec.line.openlineage
     if not config.enabled:

@@ -11,13 +11,13 @@ import dagster as dg
 from rich.console import Console
 from rich.markup import escape
 
-from factory_dagster.products.metadata import LINE_TAG
-from factory_dagster.spec import FactoryRoot, FactorySpec, SpecError, find_root, load_factory
+from factory_dagster.products import load_factory
+from factory_dagster.products.kind import LINE_TAG
+from factory_dagster.spec import FactoryRoot, FactorySpec, SpecError, find_root
 from factory_dagster.storage.home import FactoryHome
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -27,13 +27,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", metavar="DIR",
-                        help="factory root holding factory.yaml and lines/ (default: $FACTORY_ROOT, else the "
-                             "nearest folder with factory.yaml)")
-    parser.add_argument("--line", metavar="NAME", action="append", dest="lines",
-                        help="a product line to load (repeatable; default: $FACTORY_LINES, else factory.yaml's lines)")
-    parser.add_argument("--home", metavar="DIR",
-                        help="factory home (default: $FACTORY_HOME or ./.factory)")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="factory root holding factory.yaml and lines/ (default: $FACTORY_ROOT, else the "
+        "nearest folder with factory.yaml)",
+    )
+    parser.add_argument(
+        "--line",
+        metavar="NAME",
+        action="append",
+        dest="lines",
+        help="a product line to load (repeatable; default: $FACTORY_LINES, else factory.yaml's lines)",
+    )
+    parser.add_argument("--home", metavar="DIR", help="factory home (default: $FACTORY_HOME or ./.factory)")
 
 
 def apply_common_options(args: argparse.Namespace) -> None:
@@ -75,7 +82,7 @@ def load(prepare: bool = False) -> Loaded:
     `prepare`: parse the dbt project first (`dbt parse`), as `factory prepare` does.
     """
     from factory_dagster.factory import build_definitions
-    from factory_dagster.products.dbt import prepare_dbt_project
+    from factory_dagster.products.dbt_model import prepare_dbt_project
 
     try:
         root = find_root()
@@ -101,5 +108,3 @@ def first_line(exc: BaseException) -> str:
 
 def exit_code(success: bool) -> int:
     return 0 if success else 1
-
-

@@ -23,8 +23,11 @@ COLOURS = {"high": "red", "medium": "yellow", "low": "cyan"}
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("debt", help="technical debt found in the lineage, and the ML Test Score")
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument("--fail-on", choices=("high", "medium", "low"),
-                        help="exit 1 if a finding of this severity or worse remains (for CI)")
+    parser.add_argument(
+        "--fail-on",
+        choices=("high", "medium", "low"),
+        help="exit 1 if a finding of this severity or worse remains (for CI)",
+    )
     return parser
 
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     instance = factory_instance(loaded.home)
     results = {}
     for spec in loaded.specs:
-        gates = build_gates(spec)
+        gates = build_gates(spec, loaded.home)
         try:
             results[spec.name] = assess(spec, loaded.defs, instance, {k: g.suite for k, g in gates.items()})
         except SpecError as exc:
@@ -58,15 +61,24 @@ def print_line(line: str, result: Assessment, html: Path) -> None:
     for column in ("severity", "rule", "assets", "evidence", "fix"):
         table.add_column(column, overflow="fold")
     for f in report.findings:
-        table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]", f"{f.rule} {f.name}", ", ".join(f.assets),
-                      f.evidence + (f" ({', '.join(f.columns)})" if f.columns else ""), f.fix)
+        table.add_row(
+            f"[{COLOURS[f.severity]}]{f.severity}[/]",
+            f"{f.rule} {f.name}",
+            ", ".join(f.assets),
+            f.evidence + (f" ({', '.join(f.columns)})" if f.columns else ""),
+            f.fix,
+        )
     console.print(table if report.findings else f"Line {line}: no debt found.")
     counts = report.counts()
-    console.print(f"debt score {report.score}: {counts['high']} high, {counts['medium']} medium, "
-                  f"{counts['low']} low; {len(report.excepted)} accepted by exceptions in the spec")
+    console.print(
+        f"debt score {report.score}: {counts['high']} high, {counts['medium']} medium, "
+        f"{counts['low']} low; {len(report.excepted)} accepted by exceptions in the spec"
+    )
     for score in scores:
-        console.print(f"[bold]ML Test Score {score.model}: {score.score:g}[/] ({score.band}) — "
-                      + ", ".join(f"{s} {score.section(s):g}" for s in SECTIONS))
+        console.print(
+            f"[bold]ML Test Score {score.model}: {score.score:g}[/] ({score.band}) — "
+            + ", ".join(f"{s} {score.section(s):g}" for s in SECTIONS)
+        )
         tests = Table()
         for column in ("test", "title", "score", "evidence"):
             tests.add_column(column, overflow="fold")

@@ -36,23 +36,32 @@ def _last_results(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict
             "status": status,
             "run_id": record.run_id,
             "at": dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "failed": list(evaluation.metadata.get("failed_expectations").value)
-            if evaluation is not None and "failed_expectations" in evaluation.metadata else [],
+            "failed": list(getattr(evaluation.metadata.get("failed_expectations"), "value", None) or [])
+            if evaluation is not None
+            else [],
         }
     return results
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = load()
-    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec).items()}
+    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec, loaded.home).items()}
     instance = factory_instance(loaded.home)
     last = _last_results(instance, [gate.asset_key for gate in gates.values()])
     rows = []
     for key, gate in sorted(gates.items()):
         mix = gate.suite.severity_mix()
         result = last.get(key, {"status": "never run"})
-        rows.append({"asset": key, "suite": display_path(gate.suite.path), "expectations": len(gate.suite.expectations),
-                     **{f"{k}": v for k, v in mix.items()}, "engine": gate.engine, "last_result": result})
+        rows.append(
+            {
+                "asset": key,
+                "suite": display_path(gate.suite.path),
+                "expectations": len(gate.suite.expectations),
+                **{f"{k}": v for k, v in mix.items()},
+                "engine": gate.engine,
+                "last_result": result,
+            }
+        )
     if args.docs:
         from factory_dagster.gates.docs import build_docs
 
@@ -71,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         text = f"[{colour}]{status}[/]" + (f" at {result['at']}" if "at" in result else "")
         for failed in result.get("failed") or []:
             text += f"\n  {failed}"
-        table.add_row(row["asset"], row["suite"], f"{row['critical']} / {row['warning']} / {row['info']}",
-                      row["engine"], text)
+        table.add_row(
+            row["asset"], row["suite"], f"{row['critical']} / {row['warning']} / {row['info']}", row["engine"], text
+        )
     console.print(table)
     return 0

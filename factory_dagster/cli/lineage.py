@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
         names = [n for g in graphs for n in g.nodes]
         asset_part = args.target.rsplit(".", 1)[0] if "." in args.target else args.target
         close = difflib.get_close_matches(asset_part, names, n=3, cutoff=0.5)
-        fail(f"no asset named {args.target!r}" + (f" (did you mean {', '.join(close)}?)" if close else
-                                                 f" (assets: {', '.join(sorted(names)[:8])}, ...)"))
+        fail(
+            f"no asset named {args.target!r}"
+            + (f" (did you mean {', '.join(close)}?)" if close else f" (assets: {', '.join(sorted(names)[:8])}, ...)")
+        )
     columns = ColumnGraph.of(graph)
     node = graph.nodes[asset]
     start_columns = [column] if column else (list(node.column_lineage) or node.columns)
@@ -48,10 +50,15 @@ def run(args: argparse.Namespace) -> int:
     downstream = bool(args.downstream)
     reached = columns.trace([(asset, c) for c in start_columns], downstream=downstream)
     if args.format == "json":
-        console.print_json(json.dumps({"target": {"asset": asset, "column": column},
-                                       "direction": "downstream" if downstream else "upstream",
-                                       "columns": [{"asset": a, "column": c, "distance": d}
-                                                   for (a, c), d in reached]}))
+        console.print_json(
+            json.dumps(
+                {
+                    "target": {"asset": asset, "column": column},
+                    "direction": "downstream" if downstream else "upstream",
+                    "columns": [{"asset": a, "column": c, "distance": d} for (a, c), d in reached],
+                }
+            )
+        )
         return 0
     label = f"{asset}.{column}" if column else asset
     tree = Tree(f"[bold]{label}[/] — {'what it feeds' if downstream else 'what feeds it'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from typing import Any
 
 from rich.table import Table
 
@@ -20,17 +21,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     loaded = load()
     graph = loaded.defs.resolve_asset_graph()
-    groups: dict[str, list[dict[str, object]]] = defaultdict(list)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for key in sorted(graph.materializable_asset_keys):
         node = graph.get(key)
-        groups[node.group_name or "default"].append({
-            "asset": key.to_user_string(),
-            "kinds": sorted(node.kinds),
-            "owners": list(node.owners),
-            "checks": len(node.check_keys),
-            "partitioned": node.is_partitioned,
-            "description": (node.description or "").strip().splitlines()[0] if node.description else "",
-        })
+        groups[node.group_name or "default"].append(
+            {
+                "asset": key.to_user_string(),
+                "kinds": sorted(node.kinds),
+                "owners": list(node.owners),
+                "checks": len(node.check_keys),
+                "partitioned": node.is_partitioned,
+                "description": (node.description or "").strip().splitlines()[0] if node.description else "",
+            }
+        )
     if args.format == "json":
         console.print_json(json.dumps({"lines": [s.name for s in loaded.specs], "groups": groups}))
         return 0
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         for column in ("asset", "kinds", "owners", "checks", "description"):
             table.add_column(column, overflow="fold")
         for row in groups[group]:
-            table.add_row(row["asset"], ", ".join(row["kinds"]), ", ".join(row["owners"]),
-                          str(row["checks"]), row["description"])
+            table.add_row(
+                row["asset"], ", ".join(row["kinds"]), ", ".join(row["owners"]), str(row["checks"]), row["description"]
+            )
         console.print(table)
     return 0

@@ -14,6 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     loaded = load(prepare=True)
     where = loaded.root.dbt_project_dir
-    console.print(f"prepared {where / 'target' / 'manifest.json'}" if (where / "dbt_project.yml").is_file()
-                  else f"no dbt project at {where}")
+    console.print(
+        f"prepared {where / 'target' / 'manifest.json'}"
+        if (where / "dbt_project.yml").is_file()
+        else f"no dbt project at {where}"
+    )
     return 0

@@ -16,8 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--start", metavar="DAY", required=True, help="first day (e.g. 2013-01-01)")
     parser.add_argument("--end", metavar="DAY", required=True, help="last day, inclusive")
     parser.add_argument("--source", help="one source (default: every source with a landing folder)")
-    parser.add_argument("--file-format", choices=("csv", "parquet"), default="csv",
-                        help="format of the landing files (default: csv)")
+    parser.add_argument(
+        "--file-format", choices=("csv", "parquet"), default="csv", help="format of the landing files (default: csv)"
+    )
     return parser
 
 
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
         source = spec.sources[name]
         partitions = spec.partitions[source.partition.partitions]
         try:
-            first, last = (dt.date.fromisoformat(day)
-                           for day in check_range(partitions_def(partitions), args.start, args.end))
+            first, last = (
+                dt.date.fromisoformat(day) for day in check_range(partitions_def(partitions), args.start, args.end)
+            )
             rows, _ = read_source(source, spec.spec_dir)
         except (ValueError, IngestionError) as exc:
             fail(f"{name}: {exc}")

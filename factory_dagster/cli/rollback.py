@@ -6,7 +6,7 @@ import argparse
 
 from factory_dagster.cli.common import console, fail, load
 from factory_dagster.execution.instance import factory_instance
-from factory_dagster.products.models import rollback
+from factory_dagster.products.model import rollback
 from factory_dagster.storage.artifacts import ArtifactIntegrityError
 
 
@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         served, previous = rollback(loaded.home, factory_instance(loaded.home), args.model, args.to)
     except (LookupError, ArtifactIntegrityError) as exc:
         fail(str(exc).strip("'\""))
-    console.print(f"{args.model}: now serving {served.version} (was {previous.version}); "
-                  "the next scoring run uses it", markup=False)
+    console.print(
+        f"{args.model}: now serving {served.version} (was {previous.version}); the next scoring run uses it",
+        markup=False,
+    )
     return 0

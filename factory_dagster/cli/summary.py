@@ -69,14 +69,20 @@ def print_problems(console: Console, report: RunReport) -> None:
         what = "gate failed" if check.name == "quality_gate" else f"check {check.name} failed"
         expectations = check.metadata.get("failed_expectations") or []
         detail = "; ".join(expectations) if expectations else (check.description or "")
-        console.print(f"[{level}]{mark} {escape(check.asset)}: {what} ({check.severity})"
-                      f"{': ' + escape(detail) if detail else ''}[/]", soft_wrap=True)
+        console.print(
+            f"[{level}]{mark} {escape(check.asset)}: {what} ({check.severity})"
+            f"{': ' + escape(detail) if detail else ''}[/]",
+            soft_wrap=True,
+        )
         if "quarantine" in check.metadata:
             console.print(f"    rejected data kept in {check.metadata['quarantine']}", soft_wrap=True, markup=False)
     skipped = [k for k in report.selected if asset_status(report, k) == "skipped"]
     if skipped:
-        console.print(f"[yellow]skipped, previous versions kept (an upstream step or blocking check failed): "
-                      f"{escape(', '.join(skipped))}[/]", soft_wrap=True)
+        console.print(
+            f"[yellow]skipped, previous versions kept (an upstream step or blocking check failed): "
+            f"{escape(', '.join(skipped))}[/]",
+            soft_wrap=True,
+        )
 
 
 def print_model_metrics(console: Console, spec: FactorySpec, report: RunReport) -> None:
@@ -87,8 +93,10 @@ def print_model_metrics(console: Console, spec: FactorySpec, report: RunReport) 
         if not values:
             continue
         status = "" if outcome is not None else " [red]not promoted[/]"
-        console.print(f"[bold]Model {name}[/]{status}: version {values.get('model_version')}, trained on "
-                      f"{values.get('train_window')}, evaluated on {values.get('test_window')}")
+        console.print(
+            f"[bold]Model {name}[/]{status}: version {values.get('model_version')}, trained on "
+            f"{values.get('train_window')}, evaluated on {values.get('test_window')}"
+        )
         table = Table()
         for column in ("metric", "model", "baseline"):
             table.add_column(column, justify="left" if column == "metric" else "right")
@@ -104,17 +112,19 @@ def print_predictions(console: Console, spec: FactorySpec, report: RunReport, li
     for name in spec.predictions:
         outcome = report.assets.get(name)
         uri = outcome.metadata.get("dagster/uri") if outcome else None
-        if not uri or not Path(uri).exists():
+        if outcome is None or not uri or not Path(str(uri)).exists():
             continue
-        path = Path(uri)
+        path = Path(str(uri))
         if path.is_dir():  # partitioned: show the latest partition the run wrote
             days = sorted(day for day, rows in outcome.partition_rows().items() if rows)
             if not days:
                 continue
             path = path / f"{days[-1]}.parquet"
         frame = pl.read_parquet(path).head(limit).drop("scored_at", "model_name", strict=False)
-        console.print(f"[bold]Predictions {name}[/]: first {len(frame)} rows of {escape(path.name)} "
-                      f"({outcome.rows:,} rows written, in {escape(str(uri))})")
+        console.print(
+            f"[bold]Predictions {name}[/]: first {len(frame)} rows of {escape(path.name)} "
+            f"({outcome.rows:,} rows written, in {escape(str(uri))})"
+        )
         table = Table()
         for column in frame.columns:
             table.add_column(column)

@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def command(args: argparse.Namespace) -> list[str]:
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    target = (["-w", args.workspace] if Path(args.workspace).exists()
-              else ["-m", "factory_dagster.definitions", "-a", "defs"])
+    target = (
+        ["-w", args.workspace] if Path(args.workspace).exists() else ["-m", "factory_dagster.definitions", "-a", "defs"]
+    )
     return [dagster, "dev", *target, "-p", str(args.port), "-h", args.host]
 
 

@@ -18,7 +18,9 @@ def run(args: argparse.Namespace) -> int:
         console.print(
             f"ok: line {spec.name} ({display_path(spec.spec_dir)}): {len(spec.sources)} sources, "
             f"{len(spec.dbt_models)} dbt models, {len(spec.feature_sets)} feature sets, "
-            f"{len(spec.models)} models, {len(spec.predictions)} predictions", markup=False)
+            f"{len(spec.models)} models, {len(spec.predictions)} predictions",
+            markup=False,
+        )
     assets = len(loaded.defs.resolve_asset_graph().materializable_asset_keys)
     console.print(f"ok: {len(loaded.specs)} line(s), {assets} assets in one code location")
     return 0

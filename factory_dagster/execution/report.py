@@ -72,7 +72,7 @@ def dbt_reason(message: str) -> str:
     lines = [line.strip() for line in parsed.splitlines() if line.strip()]
     for index, line in enumerate(lines):
         if re.match(r"^(Compilation|Runtime|Database|Parsing) Error", line) or line.startswith("Failure in test"):
-            detail = next((n for n in lines[index + 1:index + 3] if not n.startswith(("compiled code", "-"))), "")
+            detail = next((n for n in lines[index + 1 : index + 3] if not n.startswith(("compiled code", "-"))), "")
             reason = f"dbt: {line}{': ' + detail if detail else ''}"
             if "out of sync" in detail:
                 reason += " (the model's columns changed: run factory build --full-refresh)"
@@ -88,25 +88,31 @@ def _failure_reason(event: dg.DagsterEvent) -> str:
     if user is not None and user.description:
         return user.description
     cause = error
-    while cause.cause is not None and "DagsterExecutionStepExecutionError" in cause.cls_name:
+    while cause.cause is not None and "DagsterExecutionStepExecutionError" in (cause.cls_name or ""):
         cause = cause.cause
     if cause.cls_name == "DagsterDbtCliRuntimeError":
         return dbt_reason(cause.message)
     return f"{cause.cls_name}: {cause.message.strip().splitlines()[0] if cause.message.strip() else ''}"
 
 
-def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str], seconds: float,
-                 step_assets: dict[str, list[str]]) -> RunReport:
+def build_report(
+    instance: dg.DagsterInstance, run_id: str, selected: list[str], seconds: float, step_assets: dict[str, list[str]]
+) -> RunReport:
     run = instance.get_run_by_id(run_id)
-    report = RunReport(run_id=run_id, success=bool(run and run.status == dg.DagsterRunStatus.SUCCESS),
-                       seconds=seconds, selected=selected, step_assets=step_assets)
+    report = RunReport(
+        run_id=run_id,
+        success=bool(run and run.status == dg.DagsterRunStatus.SUCCESS),
+        seconds=seconds,
+        selected=selected,
+        step_assets=step_assets,
+    )
     records = instance.get_records_for_run(run_id, of_type=_EVENTS).records
     for record in records:
         event = record.event_log_entry.dagster_event
         if event is None:
             continue
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            mat = event.event_specific_data.materialization
+            mat = event.step_materialization_data.materialization
             key = mat.asset_key.to_user_string()
             outcome = report.assets.setdefault(key, AssetOutcome(key))
             values = metadata_values(dict(mat.metadata))
@@ -120,15 +126,17 @@ def build_report(instance: dg.DagsterInstance, run_id: str, selected: list[str],
             elif isinstance(rows, int):
                 outcome.rows = rows
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
-            report.checks.append(CheckOutcome(
-                asset=evaluation.asset_key.to_user_string(),
-                name=evaluation.check_name,
-                passed=evaluation.passed,
-                severity=evaluation.severity.value,
-                description=evaluation.description,
-                metadata=metadata_values(dict(evaluation.metadata)),
-            ))
+            evaluation = event.asset_check_evaluation_data
+            report.checks.append(
+                CheckOutcome(
+                    asset=evaluation.asset_key.to_user_string(),
+                    name=evaluation.check_name,
+                    passed=evaluation.passed,
+                    severity=evaluation.severity.value,
+                    description=evaluation.description,
+                    metadata=metadata_values(dict(evaluation.metadata)),
+                )
+            )
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
             report.failures[event.step_key] = _failure_reason(event)
     return report

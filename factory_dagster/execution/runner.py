@@ -36,15 +36,16 @@ class SelectionError(Exception):
     """A selection that one run cannot execute (e.g. two different partitionings)."""
 
 
-def partition_tags(defs: dg.Definitions, keys: list[dg.AssetKey], first: str | None = None,
-                   last: str | None = None) -> dict[str, str]:
+def partition_tags(
+    defs: dg.Definitions, keys: list[dg.AssetKey], first: str | None = None, last: str | None = None
+) -> dict[str, str]:
     """Range tags covering the selection's partitions: all of them, or `first`..`last`.
 
     One run executes one partition range (single-run backfill policies); unpartitioned assets
     in the selection run once in it.
     """
     graph = defs.resolve_asset_graph()
-    definitions = {graph.get(k).partitions_def for k in keys} - {None}
+    definitions = {d for k in keys if (d := graph.get(k).partitions_def) is not None}
     if not definitions:
         if first or last:
             raise SelectionError("the selection has no partitioned asset")
@@ -97,13 +98,18 @@ class _Watcher(threading.Thread):
                 if event.event_type == dg.DagsterEventType.STEP_START:
                     current = event.step_key or current
                 else:
-                    done.add(event.event_specific_data.materialization.asset_key.to_user_string())
+                    done.add(event.step_materialization_data.materialization.asset_key.to_user_string())
             self.on_progress(len(done), current)
 
 
-def execute(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.AssetKey],
-            tags: Mapping[str, str] | None = None, on_progress: ProgressCallback | None = None,
-            log_dir: Path | None = None) -> RunReport:
+def execute(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    keys: list[dg.AssetKey],
+    tags: Mapping[str, str] | None = None,
+    on_progress: ProgressCallback | None = None,
+    log_dir: Path | None = None,
+) -> RunReport:
     """Materialize `keys` (and their checks) in one in-process run; return what happened.
 
     With `log_dir`, Dagster's console log is silenced and whatever the run prints (dbt's output)
@@ -134,7 +140,6 @@ def execute(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.As
                 watcher.stopped.set()
                 watcher.join()
     elapsed = time.monotonic() - started
-    report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed,
-                          step_assets(defs, keys))
+    report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed, step_assets(defs, keys))
     report.log_path = log_path
     return report

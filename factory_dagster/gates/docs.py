@@ -23,7 +23,7 @@ def _context(root: Path) -> Any:
     import great_expectations as gx
 
     context = gx.get_context(mode="file", context_root_dir=root)
-    site = {
+    site: Any = {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": "docs/"},
@@ -79,28 +79,40 @@ def build_docs(home: FactoryHome, gates: list[Gate]) -> Path:
             outcome = by_index.get(index)
             if outcome is None:
                 continue
-            exception = ({"raised_exception": True, "exception_message": outcome["error"],
-                          "exception_traceback": None} if outcome.get("error") else None)
-            results.append(ExpectationValidationResult(
-                success=bool(outcome["success"]) and not outcome.get("error"),
-                expectation_config=expectation.configuration,
-                result=_result_fields(outcome),
-                exception_info=exception,
-            ))
+            exception = (
+                {"raised_exception": True, "exception_message": outcome["error"], "exception_traceback": None}
+                if outcome.get("error")
+                else None
+            )
+            results.append(
+                ExpectationValidationResult(
+                    success=bool(outcome["success"]) and not outcome.get("error"),
+                    expectation_config=expectation.configuration,
+                    result=_result_fields(outcome),
+                    exception_info=exception,
+                )
+            )
         passed = sum(1 for r in results if r.success)
         result = ExpectationSuiteValidationResult(
-            success=passed == len(results), results=results, suite_name=suite.name,
-            statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
-                        "unsuccessful_expectations": len(results) - passed,
-                        "success_percent": 100.0 * passed / len(results) if results else None},
-            meta={"active_batch_definition": {"datasource_name": "factory", "data_asset_name": gate.asset},
-                  "factory_run_id": latest["run_id"], "rows": latest["row_count"]},
+            success=passed == len(results),
+            results=results,
+            suite_name=suite.name,
+            statistics={
+                "evaluated_expectations": len(results),
+                "successful_expectations": passed,
+                "unsuccessful_expectations": len(results) - passed,
+                "success_percent": 100.0 * passed / len(results) if results else None,
+            },
+            meta={
+                "active_batch_definition": {"datasource_name": "factory", "data_asset_name": gate.asset},
+                "factory_run_id": latest["run_id"],
+                "rows": latest["row_count"],
+            },
         )
         recorded = Path(history.gate_dir(home, gate.asset) / "latest.json").stat().st_mtime
         run_id = RunIdentifier(run_name=latest["run_id"], run_time=dt.datetime.fromtimestamp(recorded, dt.UTC))
         result.meta["run_id"] = run_id
-        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=suite.name), run_id,
-                                         asset_slug(gate.asset))
+        key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=suite.name), run_id, asset_slug(gate.asset))
         context.validation_results_store.set(key, result)
     context.build_data_docs()
     return root / "docs" / "index.html"

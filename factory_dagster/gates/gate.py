@@ -32,9 +32,13 @@ class Gate:
     def check_spec(self) -> dg.AssetCheckSpec:
         mix = self.suite.severity_mix()
         return dg.AssetCheckSpec(
-            GATE_CHECK, asset=self.asset_key, blocking=True,
-            description=(f"GX suite {self.suite.path.name}: {len(self.suite.expectations)} expectations "
-                         f"({mix['critical']} critical, {mix['warning']} warning, {mix['info']} info)"),
+            GATE_CHECK,
+            asset=self.asset_key,
+            blocking=True,
+            description=(
+                f"GX suite {self.suite.path.name}: {len(self.suite.expectations)} expectations "
+                f"({mix['critical']} critical, {mix['warning']} warning, {mix['info']} info)"
+            ),
             metadata={"suite": str(self.suite.path)},
         )
 
@@ -56,7 +60,9 @@ class Gate:
             **(extra or {}),
         }
         return dg.AssetCheckResult(
-            asset_key=self.asset_key, check_name=GATE_CHECK, passed=result.passed,
+            asset_key=self.asset_key,
+            check_name=GATE_CHECK,
+            passed=result.passed,
             severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
             description=None if result.passed else result.reason()[:1000],
             metadata=metadata,

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from factory_dagster.gates.suites import Expectation, Suite
+from factory_dagster.markdown import markdown_table
 
 EXAMPLES_SHOWN = 5
 
@@ -38,13 +39,18 @@ class ExpectationOutcome:
             shown = ", ".join(_fmt(v) for v in self.examples[:EXAMPLES_SHOWN])
             percent = f" ({self.unexpected_percent:.3g}%)" if self.unexpected_percent is not None else ""
             return f"{self.expectation.label}: {self.unexpected_count} unexpected{percent}" + (
-                f", e.g. {shown}" if shown else "")
+                f", e.g. {shown}" if shown else ""
+            )
         return f"{self.expectation.label}: observed {_fmt(self.observed)}"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["expectation"] = {"type": self.expectation.type, "kwargs": self.expectation.kwargs,
-                               "severity": self.expectation.severity, "index": self.expectation.index}
+        data["expectation"] = {
+            "type": self.expectation.type,
+            "kwargs": self.expectation.kwargs,
+            "severity": self.expectation.severity,
+            "index": self.expectation.index,
+        }
         data["examples"] = [_fmt(v) for v in self.examples]
         data["observed"] = _jsonable(self.observed)
         return data
@@ -80,8 +86,7 @@ class GateResult:
     seconds: float
 
     def failures(self, severity: str | None = None) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes
-                if o.failed and (severity is None or o.expectation.severity == severity)]
+        return [o for o in self.outcomes if o.failed and (severity is None or o.expectation.severity == severity)]
 
     @property
     def passed(self) -> bool:
@@ -109,23 +114,35 @@ class GateResult:
 
     def markdown(self) -> str:
         """The per-expectation table shown in the check's metadata in the Dagster UI."""
-        header = ("| # | expectation | severity | result | observed | unexpected | unexpected % | examples | engine |\n"
-                  "|---|---|---|---|---|---|---|---|---|")
         rows = []
         for o in self.outcomes:
             result = "✅ pass" if not o.failed else ("⛔ error" if o.error else "❌ fail")
             observed = o.error or (_fmt(o.observed) if o.unexpected_count is None else f"{o.element_count} rows")
-            rows.append("| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |".format(
-                o.expectation.index, o.expectation.label, o.expectation.severity, result,
-                observed.replace("|", "\\|"),
-                "" if o.unexpected_count is None else o.unexpected_count,
-                "" if o.unexpected_percent is None else f"{o.unexpected_percent:.4g}",
-                ", ".join(_fmt(v) for v in o.examples[:EXAMPLES_SHOWN]).replace("|", "\\|"),
-                o.engine,
-            ))
-        return "\n".join([header, *rows])
+            rows.append(
+                (
+                    o.expectation.index,
+                    f"`{o.expectation.label}`",
+                    o.expectation.severity,
+                    result,
+                    observed,
+                    o.unexpected_count,
+                    None if o.unexpected_percent is None else f"{o.unexpected_percent:.4g}",
+                    ", ".join(_fmt(v) for v in o.examples[:EXAMPLES_SHOWN]),
+                    o.engine,
+                )
+            )
+        return markdown_table(
+            ["#", "expectation", "severity", "result", "observed", "unexpected", "unexpected %", "examples", "engine"],
+            rows,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"suite": self.suite.name, "suite_path": str(self.suite.path), "row_count": self.row_count,
-                "seconds": self.seconds, "passed": self.passed, "severity": self.severity,
-                "outcomes": [o.to_json() for o in self.outcomes]}
+        return {
+            "suite": self.suite.name,
+            "suite_path": str(self.suite.path),
+            "row_count": self.row_count,
+            "seconds": self.seconds,
+            "passed": self.passed,
+            "severity": self.severity,
+            "outcomes": [o.to_json() for o in self.outcomes],
+        }

@@ -39,11 +39,19 @@ def audit_then_publish(
     partition = context.partition_key_range if context.has_partition_key_range else None
     history.record(home, gate.asset, run_id, result, str(partition) if partition else None)
     if result.blocking:
-        folder = quarantine(home, gate.asset, run_id, result.reason(), candidate, files,
-                            {"failed_expectations": [o.summary() for o in result.failures("critical")]})
+        folder = quarantine(
+            home,
+            gate.asset,
+            run_id,
+            result.reason(),
+            candidate,
+            files,
+            {"failed_expectations": [o.summary() for o in result.failures("critical")]},
+        )
         context.log.error(f"{gate.asset}: gate failed, candidate quarantined in {folder}: {result.reason()}")
-        yield gate.check_result(result, {"quarantine": str(folder),
-                                         "published": "no: the previous version is still served"})
+        yield gate.check_result(
+            result, {"quarantine": str(folder), "published": "no: the previous version is still served"}
+        )
         return
     metadata = dict(publish())
     yield dg.MaterializeResult(metadata=metadata, check_results=[gate.check_result(result)])

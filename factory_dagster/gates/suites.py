@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -84,7 +83,7 @@ def parse_suite(path: Path) -> Suite:
     if not isinstance(document, dict):
         raise _error(path, "", "a suite is a JSON object with 'name' and 'expectations'")
     name = document.get("name")
-    if name != path.stem:
+    if not isinstance(name, str) or name != path.stem:
         raise _error(path, "name", f"the suite name {name!r} must equal the file name {path.stem!r}")
     raw = document.get("expectations")
     if not isinstance(raw, list):
@@ -111,26 +110,28 @@ def check_columns(suite: Suite, columns: set[str] | None, asset: str) -> None:
     if columns is None:
         return
     for expectation in suite.expectations:
-        if expectation.type in ("expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
-                                "expect_column_to_exist"):
+        if expectation.type in (
+            "expect_table_columns_to_match_set",
+            "expect_table_columns_to_match_ordered_list",
+            "expect_column_to_exist",
+        ):
             continue  # these assert the schema itself; a missing column is their finding
         for column in expectation.columns:
             if column not in columns:
-                raise _error(suite.path, f"expectations[{expectation.index}].kwargs",
-                             f"{expectation.type} names column {column!r}, which {asset} does not have "
-                             f"(columns: {', '.join(sorted(columns))})")
+                raise _error(
+                    suite.path,
+                    f"expectations[{expectation.index}].kwargs",
+                    f"{expectation.type} names column {column!r}, which {asset} does not have "
+                    f"(columns: {', '.join(sorted(columns))})",
+                )
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "factory_dagster" / "gx-parsed"
-
-
-def check_with_gx(suite: Suite) -> None:
-    """Let GX itself parse the suite (expectation types and their arguments); cached by content."""
+def check_with_gx(suite: Suite, cache: Path | None) -> None:
+    """Let GX itself parse the suite (expectation types and their arguments), once per content:
+    a marker file in `cache` (under the factory home) records a suite GX has parsed."""
     digest = hashlib.sha256(suite.path.read_bytes() + version("great_expectations").encode()).hexdigest()
-    marker = _cache_dir() / digest
-    if marker.exists():
+    marker = cache / digest if cache is not None else None
+    if marker is not None and marker.exists():
         return
     from factory_dagster.gates.engines.gx_engine import parse_errors
 
@@ -138,6 +139,8 @@ def check_with_gx(suite: Suite) -> None:
     if errors:
         index, reason = errors[0]
         raise _error(suite.path, f"expectations[{index}]" if index is not None else "", f"GX cannot parse it: {reason}")
+    if marker is None:
+        return
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
@@ -145,17 +148,21 @@ def check_with_gx(suite: Suite) -> None:
         pass
 
 
-def load_suites(suites_dir: Path, asset_columns: Mapping[str, set[str] | None]) -> dict[str, Suite]:
-    """Suites by gated asset key. A suite for an unknown asset, or naming unknown columns, is an error."""
+def load_suites(
+    suites_dir: Path, asset_columns: Mapping[str, set[str] | None], cache: Path | None = None
+) -> dict[str, Suite]:
+    """Suites by gated asset key. A suite for an unknown asset, or naming unknown columns, or that
+    GX cannot parse, is an error. `cache`: where to remember the suites GX has parsed."""
     if not suites_dir.is_dir():
         raise _error(suites_dir, "line.gates.suites_dir", "expectations folder not found")
     suites: dict[str, Suite] = {}
     for path in sorted(suites_dir.glob("*.json")):
         suite = parse_suite(path)
         if suite.asset_key not in asset_columns:
-            raise _error(path, "name", f"no asset {suite.asset_key!r} to gate (assets: "
-                                       f"{', '.join(sorted(asset_columns))})")
+            raise _error(
+                path, "name", f"no asset {suite.asset_key!r} to gate (assets: {', '.join(sorted(asset_columns))})"
+            )
         check_columns(suite, asset_columns[suite.asset_key], suite.asset_key)
-        check_with_gx(suite)
+        check_with_gx(suite, cache)
         suites[suite.asset_key] = suite
     return suites

@@ -21,7 +21,8 @@ class Assessment:
     scores: list[ModelScore]
 
 
-def assess(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.DagsterInstance | None,
-           suites: dict[str, Suite]) -> Assessment:
+def assess(
+    spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.DagsterInstance | None, suites: dict[str, Suite]
+) -> Assessment:
     graph = build_graph(spec, assets, instance, suites)
     return Assessment(graph, evaluate(graph), score_all(graph))

@@ -52,12 +52,12 @@ class ColumnGraph:
 
 def resolve_target(graph: FactoryGraph, text: str) -> tuple[str, str | None]:
     """`fct_flights`, `fct_flights.origin`, `raw/weather.visib` or `weather.visib` → (asset, column)."""
-    candidates = [(text, None)]
+    candidates: list[tuple[str, str | None]] = [(text, None)]
     if "." in text:
         asset, column = text.rsplit(".", 1)
         candidates.insert(0, (asset, column))
     for asset, column in candidates:
-        for key in (asset, f"raw/{asset}"):
+        for key in dict.fromkeys((asset, graph.spec.key_of(asset))):
             if key in graph.nodes:
                 return key, column
     raise KeyError(text)

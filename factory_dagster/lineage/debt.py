@@ -32,9 +32,12 @@ class DebtReport:
         return [f for f in self.findings if key in f.assets]
 
     def to_json(self) -> dict[str, object]:
-        return {"score": self.score, "counts": self.counts(),
-                "findings": [f.to_json() for f in self.findings],
-                "excepted": [f.to_json() for f in self.excepted]}
+        return {
+            "score": self.score,
+            "counts": self.counts(),
+            "findings": [f.to_json() for f in self.findings],
+            "excepted": [f.to_json() for f in self.excepted],
+        }
 
 
 def check_exceptions(spec: FactorySpec) -> None:
@@ -42,8 +45,12 @@ def check_exceptions(spec: FactorySpec) -> None:
     rules = all_rules()
     for index, exception in enumerate(spec.debt.exceptions):
         if exception.rule != "*" and exception.rule not in rules:
-            raise spec.error("debt", "debt", ("exceptions", index, "rule"),
-                             f"unknown rule '{exception.rule}' (rules: {', '.join(sorted(rules))})")
+            raise spec.error(
+                "debt",
+                "debt",
+                ("exceptions", index, "rule"),
+                f"unknown rule '{exception.rule}' (rules: {', '.join(sorted(rules))})",
+            )
 
 
 def evaluate(graph: FactoryGraph) -> DebtReport:
@@ -55,8 +62,14 @@ def evaluate(graph: FactoryGraph) -> DebtReport:
         found += rule.check(graph, columns, spec.debt.thresholds)
     report = DebtReport([])
     for finding in found:
-        reason = next((e.reason for e in spec.debt.exceptions
-                       if e.rule in ("*", finding.rule) and fnmatchcase(finding.assets[0], e.assets)), None)
+        reason = next(
+            (
+                e.reason
+                for e in spec.debt.exceptions
+                if e.rule in ("*", finding.rule) and fnmatchcase(finding.assets[0], e.assets)
+            ),
+            None,
+        )
         if reason is None:
             report.findings.append(finding)
         else:

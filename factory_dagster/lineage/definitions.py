@@ -1,6 +1,7 @@
 """What lineage adds to the code location: the governance assets and the OpenLineage sensors."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -30,8 +31,9 @@ def line_reports(home: FactoryHome, line: str) -> Path:
     return home.reports / line
 
 
-def build_governance_assets(specs: list[FactorySpec], gates: dict[str, dict[str, Gate]],
-                            graph: AssetGraph) -> list[dg.AssetsDefinition]:
+def build_governance_assets(
+    specs: list[FactorySpec], gates: dict[str, dict[str, Gate]], graph: AssetGraph
+) -> list[dg.AssetsDefinition]:
     """Two assets that read the whole graph, line by line: the debt report and the ML Test Score.
 
     They have no dependencies on purpose: they judge the graph, they are not part of it.
@@ -49,30 +51,47 @@ def build_governance_assets(specs: list[FactorySpec], gates: dict[str, dict[str,
             results[spec.name] = result
         return results
 
-    @dg.asset(name=DEBT_ASSET, group_name=REPORT_GROUP, owners=owners, kinds={"python"},
-              description="Technical debt found in the lineage of every line (debt rules TD01-TD23 with each "
-                          "line's thresholds and reasoned exceptions); also written as reports/<line>/debt.html.")
+    @dg.asset(
+        name=DEBT_ASSET,
+        group_name=REPORT_GROUP,
+        owners=owners,
+        kinds={"python"},
+        description="Technical debt found in the lineage of every line (debt rules TD01-TD23 with each "
+        "line's thresholds and reasoned exceptions); also written as reports/<line>/debt.html.",
+    )
     def debt_report(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
         results = current(context, factory)
-        counts = {severity: sum(r.debt.counts()[severity] for r in results.values())
-                  for severity in next(iter(results.values())).debt.counts()}
+        counts = {
+            severity: sum(r.debt.counts()[severity] for r in results.values())
+            for severity in next(iter(results.values())).debt.counts()
+        }
         findings = "\n\n".join(f"**line {line}**\n\n{findings_markdown(r.debt)}" for line, r in results.items())
-        return dg.MaterializeResult(metadata={
-            "findings": dg.MetadataValue.md(findings),
-            "debt_score": dg.MetadataValue.int(sum(r.debt.score for r in results.values())),
-            **{f"{severity}_findings": dg.MetadataValue.int(n) for severity, n in counts.items()},
-            "accepted_by_exceptions": dg.MetadataValue.int(sum(len(r.debt.excepted) for r in results.values())),
-            "lines": dg.MetadataValue.json({line: {"debt_score": r.debt.score, **r.debt.counts()}
-                                            for line, r in results.items()}),
-            **{f"html_report/{line}": dg.MetadataValue.path(str(line_reports(factory.paths, line) / "debt.html"))
-               for line in results},
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "findings": dg.MetadataValue.md(findings),
+                "debt_score": dg.MetadataValue.int(sum(r.debt.score for r in results.values())),
+                **{f"{severity}_findings": dg.MetadataValue.int(n) for severity, n in counts.items()},
+                "accepted_by_exceptions": dg.MetadataValue.int(sum(len(r.debt.excepted) for r in results.values())),
+                "lines": dg.MetadataValue.json(
+                    {line: {"debt_score": r.debt.score, **r.debt.counts()} for line, r in results.items()}
+                ),
+                **{
+                    f"html_report/{line}": dg.MetadataValue.path(str(line_reports(factory.paths, line) / "debt.html"))
+                    for line in results
+                },
+            }
+        )
 
-    @dg.asset(name=SCORE_ASSET, group_name=REPORT_GROUP, owners=owners, kinds={"python"},
-              description="The ML Test Score (Breck et al. 2017) of every model of every line, with the "
-                          "evidence of each of the 28 tests.")
+    @dg.asset(
+        name=SCORE_ASSET,
+        group_name=REPORT_GROUP,
+        owners=owners,
+        kinds={"python"},
+        description="The ML Test Score (Breck et al. 2017) of every model of every line, with the "
+        "evidence of each of the 28 tests.",
+    )
     def ml_test_score(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
-        metadata: dict[str, object] = {}
+        metadata: dict[str, Any] = {}
         for result in current(context, factory).values():
             for score in result.scores:
                 metadata[f"{score.model}/score"] = dg.MetadataValue.float(score.score)
@@ -93,20 +112,26 @@ def build_openlineage_sensors(specs: list[FactorySpec]) -> list[dg.SensorDefinit
 
     def emit(context, factory: FactoryResource) -> None:
         for spec in emitting:
-            sent = emit_run(spec, context.repository_def.asset_graph, factory.paths, context.instance,
-                            context.dagster_run.run_id)
+            sent = emit_run(
+                spec, context.repository_def.asset_graph, factory.paths, context.instance, context.dagster_run.run_id
+            )
             if sent:
-                context.log.info(f"OpenLineage: {sent} events of line {spec.name} for run "
-                                 f"{context.dagster_run.run_id}")
+                context.log.info(f"OpenLineage: {sent} events of line {spec.name} for run {context.dagster_run.run_id}")
 
-    @dg.run_status_sensor(name="openlineage_on_success", run_status=dg.DagsterRunStatus.SUCCESS,
-                          default_status=dg.DefaultSensorStatus.RUNNING,
-                          description="Emits the OpenLineage START/COMPLETE events of every finished run.")
+    @dg.run_status_sensor(
+        name="openlineage_on_success",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Emits the OpenLineage START/COMPLETE events of every finished run.",
+    )
     def on_success(context: dg.RunStatusSensorContext, factory: FactoryResource) -> None:
         emit(context, factory)
 
-    @dg.run_failure_sensor(name="openlineage_on_failure", default_status=dg.DefaultSensorStatus.RUNNING,
-                           description="Emits the OpenLineage START/FAIL events of every failed run.")
+    @dg.run_failure_sensor(
+        name="openlineage_on_failure",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Emits the OpenLineage START/FAIL events of every failed run.",
+    )
     def on_failure(context: dg.RunFailureSensorContext, factory: FactoryResource) -> None:
         emit(context, factory)
 

@@ -14,21 +14,26 @@ import dagster as dg
 
 from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.gates.suites import Suite
-from factory_dagster.products.catalog import source_key
-from factory_dagster.products.metadata import LINE_TAG, metadata_values
-from factory_dagster.products.models import PROMOTION_CHECK
+from factory_dagster.products.kind import LINE_TAG
+from factory_dagster.products.metadata import metadata_values
+from factory_dagster.products.model import PROMOTION_CHECK
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.dbt_manifest import load_manifest, models_path
 
 Role = Literal["source", "data_product", "feature_set", "model", "predictions", "report"]
 REPORT_GROUP = "governance"
 PIPELINE_ROLES: tuple[Role, ...] = ("source", "data_product", "feature_set", "model", "predictions")
-DISTRIBUTION_EXPECTATIONS = frozenset({
-    "expect_column_mean_to_be_between", "expect_column_median_to_be_between",
-    "expect_column_quantile_values_to_be_between", "expect_column_stdev_to_be_between",
-    "expect_column_proportion_of_unique_values_to_be_between", "expect_column_kl_divergence_to_be_less_than",
-    "expect_column_unique_value_count_to_be_between",
-})
+DISTRIBUTION_EXPECTATIONS = frozenset(
+    {
+        "expect_column_mean_to_be_between",
+        "expect_column_median_to_be_between",
+        "expect_column_quantile_values_to_be_between",
+        "expect_column_stdev_to_be_between",
+        "expect_column_proportion_of_unique_values_to_be_between",
+        "expect_column_kl_divergence_to_be_less_than",
+        "expect_column_unique_value_count_to_be_between",
+    }
+)
 
 
 @dataclass
@@ -123,15 +128,8 @@ class FactoryGraph:
 def _role(spec: FactorySpec, key: str, group: str | None) -> Role:
     if group == REPORT_GROUP:
         return "report"
-    if key in {source_key(n).to_user_string() for n in spec.sources}:
-        return "source"
-    if key in spec.feature_sets:
-        return "feature_set"
-    if key in spec.models:
-        return "model"
-    if key in spec.predictions:
-        return "predictions"
-    return "data_product"
+    product = spec.product_of_key(key)
+    return product[0].role if product is not None else "data_product"  # type: ignore[return-value]
 
 
 def _check_kind(name: str, spec: dg.AssetCheckSpec) -> Literal["gate", "dbt_test", "promotion", "other"]:
@@ -147,15 +145,20 @@ def _check_kind(name: str, spec: dg.AssetCheckSpec) -> Literal["gate", "dbt_test
 def _suite_key_tested(suite: Suite | None, key: list[str] | None) -> bool:
     if suite is None or not key:
         return False
-    not_null = {e.kwargs.get("column") for e in suite.expectations
-                if e.type == "expect_column_values_to_not_be_null" and "mostly" not in e.kwargs}
+    not_null = {
+        e.kwargs.get("column")
+        for e in suite.expectations
+        if e.type == "expect_column_values_to_not_be_null" and "mostly" not in e.kwargs
+    }
     if len(key) == 1:
         return key[0] in not_null and any(
             e.type == "expect_column_values_to_be_unique" and e.kwargs.get("column") == key[0]
-            for e in suite.expectations)
+            for e in suite.expectations
+        )
     return set(key) <= not_null and any(
         e.type == "expect_compound_columns_to_be_unique" and set(e.kwargs.get("column_list", [])) == set(key)
-        for e in suite.expectations)
+        for e in suite.expectations
+    )
 
 
 def _dbt_facts(spec: FactorySpec) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
@@ -182,15 +185,19 @@ def _dbt_facts(spec: FactorySpec) -> tuple[dict[str, dict[str, Any]], dict[str, 
             "key_tested": bool(keys),
         }
     names = {uid: node["name"] for uid, node in by_id.items() if node["name"] in spec.dbt_models}
-    exposures = {e["name"]: {names[n] for n in e.get("depends_on", {}).get("nodes", []) if n in names}
-                 for e in manifest.get("exposures", {}).values()
-                 if e.get("original_file_path", "").startswith(models_path(spec.name))}
+    exposures = {
+        e["name"]: {names[n] for n in e.get("depends_on", {}).get("nodes", []) if n in names}
+        for e in manifest.get("exposures", {}).values()
+        if e.get("original_file_path", "").startswith(models_path(spec.name))
+    }
     return facts, exposures
 
 
 def _column_deps(lineage: dg.TableColumnLineage) -> dict[str, list[tuple[str, str]]]:
-    return {column: [(d.asset_key.to_user_string(), d.column_name) for d in deps]
-            for column, deps in lineage.deps_by_column.items()}
+    return {
+        column: [(d.asset_key.to_user_string(), d.column_name) for d in deps]
+        for column, deps in lineage.deps_by_column.items()
+    }
 
 
 def _history(instance: dg.DagsterInstance, node: AssetNode, asset_key: dg.AssetKey) -> None:
@@ -201,23 +208,37 @@ def _history(instance: dg.DagsterInstance, node: AssetNode, asset_key: dg.AssetK
     if node.role == "model":
         for record in instance.fetch_materializations(asset_key, limit=20).records:
             materialization = record.asset_materialization
+            if materialization is None:
+                continue
             run = instance.get_run_by_id(record.run_id)
-            node.history.append({
-                "run_id": record.run_id, "timestamp": record.timestamp,
-                "metadata": metadata_values(materialization.metadata),
-                "run_assets": sorted(k.to_user_string() for k in (run.asset_selection or ())) if run else [],
-            })
+            node.history.append(
+                {
+                    "run_id": record.run_id,
+                    "timestamp": record.timestamp,
+                    "metadata": metadata_values(materialization.metadata),
+                    "run_assets": sorted(k.to_user_string() for k in (run.asset_selection or ())) if run else [],
+                }
+            )
     for check in node.checks:
         records = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(asset_key, check.name), limit=50)
-        runs = [CheckRun(r.create_timestamp, r.evaluation.passed, r.evaluation.severity.value)
-                for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation)]
+            dg.AssetCheckKey(asset_key, check.name), limit=50
+        )
+        runs = [
+            CheckRun(r.create_timestamp, r.evaluation.passed, r.evaluation.severity.value)
+            for r in records
+            if isinstance(r.evaluation, dg.AssetCheckEvaluation)
+        ]
         if runs:
             node.check_history[check.name] = runs
 
 
-def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.DagsterInstance | None = None,
-                suites: dict[str, Suite] | None = None, now: float | None = None) -> FactoryGraph:
+def build_graph(
+    spec: FactorySpec,
+    assets: dg.Definitions | Any,
+    instance: dg.DagsterInstance | None = None,
+    suites: dict[str, Suite] | None = None,
+    now: float | None = None,
+) -> FactoryGraph:
     """The factory graph of a line; with an instance, last materializations and check results too.
 
     `assets`: the Definitions, or an asset graph (e.g. `context.repository_def.asset_graph`).
@@ -233,8 +254,13 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
         key = asset_key.to_user_string()
         schema = a.metadata.get("dagster/column_schema")
         node = AssetNode(
-            key=key, role=_role(spec, key, a.group_name), group=a.group_name, owners=list(a.owners),
-            description=(a.description or "").strip(), kinds=set(a.kinds), tags=dict(a.tags),
+            key=key,
+            role=_role(spec, key, a.group_name),
+            group=a.group_name,
+            owners=list(a.owners),
+            description=(a.description or "").strip(),
+            kinds=set(a.kinds),
+            tags=dict(a.tags),
             code_version=a.code_version,
             parents={p.to_user_string() for p in a.parent_keys},
             children={c.to_user_string() for c in a.child_keys},
@@ -253,15 +279,11 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
             node.layer = dbt[key]["layer"]
             node.declared_key = dbt[key]["key"] or []
             node.key_tested = dbt[key]["key_tested"]
-        elif node.role == "source":
-            source = spec.sources[key.split("/", 1)[1]]
-            node.declared_key = list(source.primary_key) or None
-        elif node.role == "feature_set":
-            node.declared_key = [spec.feature_sets[key].entity]
-            node.columns = node.columns or list(spec.feature_set_columns(key))
-        elif node.role == "predictions":
-            model = spec.models[spec.predictions[key].model]
-            node.declared_key = [spec.feature_sets[next(iter(model.features))].entity]
+        elif (product := spec.product_of_key(key)) is not None:
+            kind, name = product
+            node.declared_key = kind.row_key(spec, name)
+            if not node.columns and kind.table:
+                node.columns = list(kind.columns(spec, name) or [])
         if not node.key_tested:
             node.key_tested = _suite_key_tested(node.suite, node.declared_key)
         if instance is not None:
@@ -272,6 +294,10 @@ def build_graph(spec: FactorySpec, assets: dg.Definitions | Any, instance: dg.Da
         if not node.columns and isinstance(node.metadata.get("dagster/column_schema"), dg.TableSchema):
             node.columns = [c.name for c in node.metadata["dagster/column_schema"].columns]
         nodes[key] = node
-    return FactoryGraph(spec, nodes, exposures, now if now is not None else dt.datetime.now(dt.UTC).timestamp(),
-                        has_history=instance is not None)
-
+    return FactoryGraph(
+        spec,
+        nodes,
+        exposures,
+        now if now is not None else dt.datetime.now(dt.UTC).timestamp(),
+        has_history=instance is not None,
+    )

@@ -18,11 +18,17 @@ from factory_dagster.lineage.graph import (
     AssetNode,
     FactoryGraph,
 )
+from factory_dagster.products.predictions import SCORE
 
 SECTIONS = ("data", "model", "infrastructure", "monitoring")
-BANDS = ((0.0, "research project"), (1.0, "serious holes in reliability possible"),
-         (2.0, "first productionization pass"), (3.0, "reasonably tested"),
-         (5.0, "strong levels of automated testing and monitoring"), (math.inf, "exceptional"))
+BANDS = (
+    (0.0, "research project"),
+    (1.0, "serious holes in reliability possible"),
+    (2.0, "first productionization pass"),
+    (3.0, "reasonably tested"),
+    (5.0, "strong levels of automated testing and monitoring"),
+    (math.inf, "exceptional"),
+)
 FORBIDDEN_TAGS = ("deprecated", "experimental", "pii")
 
 
@@ -52,8 +58,13 @@ class ModelScore:
         return band(self.score)
 
     def to_json(self) -> dict[str, object]:
-        return {"model": self.model, "score": self.score, "band": self.band,
-                "sections": {s: self.section(s) for s in SECTIONS}, "tests": [asdict(t) for t in self.tests]}
+        return {
+            "model": self.model,
+            "score": self.score,
+            "band": self.band,
+            "sections": {s: self.section(s) for s in SECTIONS},
+            "tests": [asdict(t) for t in self.tests],
+        }
 
 
 def band(score: float) -> str:
@@ -80,12 +91,17 @@ class Context:
 
     @property
     def predictions(self) -> list[AssetNode]:
-        return [self.graph.nodes[k] for k, p in self.graph.spec.predictions.items()
-                if p.model == self.model.key and k in self.graph.nodes]
+        return [
+            self.graph.nodes[k]
+            for k, p in self.graph.spec.predictions.items()
+            if p.model == self.model.key and k in self.graph.nodes
+        ]
 
     @property
     def inputs(self) -> list[str]:
-        return list(self.model.column_lineage) or [f for f in self.model.metadata.get("factory/features", "").split(", ") if f]
+        return list(self.model.column_lineage) or [
+            f for f in self.model.metadata.get("factory/features", "").split(", ") if f
+        ]
 
 
 Score = tuple[float, str]
@@ -96,6 +112,7 @@ def test(test_id: str, section: str, title: str):
     def register(fn: Callable[[Context], Score]) -> Callable[[Context], Score]:
         TESTS.append((test_id, section, title, fn))
         return fn
+
     return register
 
 
@@ -132,11 +149,18 @@ def d3(c: Context) -> Score:
 @test("D4", "data", "Features adhere to meta-level requirements")
 def d4(c: Context) -> Score:
     closure = c.graph.upstream(c.model.key)
-    bad = sorted(k for k in closure for tag in FORBIDDEN_TAGS if tag in c.graph.nodes[k].tags
-                 or c.graph.nodes[k].tags.get("stage") == tag)
+    bad = sorted(
+        k
+        for k in closure
+        for tag in FORBIDDEN_TAGS
+        if tag in c.graph.nodes[k].tags or c.graph.nodes[k].tags.get("stage") == tag
+    )
     if bad:
         return 0.0, f"inputs tagged {'/'.join(FORBIDDEN_TAGS)}: {', '.join(bad)}"
-    return 1.0, f"no asset among {len(closure)} upstream is tagged {', '.join(FORBIDDEN_TAGS)} (checked at every evaluation)"
+    return (
+        1.0,
+        f"no asset among {len(closure)} upstream is tagged {', '.join(FORBIDDEN_TAGS)} (checked at every evaluation)",
+    )
 
 
 @test("D5", "data", "The data pipeline has appropriate privacy controls")
@@ -149,7 +173,10 @@ def d5(c: Context) -> Score:
 
 @test("D6", "data", "New features can be added quickly")
 def d6(c: Context) -> Score:
-    return 0.5, "a feature is a YAML entry from the building-block vocabulary (README: Adding a feature); lead time not measured"
+    return (
+        0.5,
+        "a feature is a YAML entry from the building-block vocabulary (README: Adding a feature); lead time not measured",
+    )
 
 
 @test("D7", "data", "All input feature code is tested")
@@ -170,10 +197,24 @@ def m1(c: Context) -> Score:
     if doc is None:
         return 0.0, "the model's spec file is unknown"
     try:
-        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", doc.path.name], cwd=doc.path.parent,
-                                 capture_output=True, timeout=10).returncode == 0
-        clean = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", doc.path.name], cwd=doc.path.parent,
-                               capture_output=True, timeout=10).returncode == 0
+        tracked = (
+            subprocess.run(
+                ["git", "ls-files", "--error-unmatch", doc.path.name],
+                cwd=doc.path.parent,
+                capture_output=True,
+                timeout=10,
+            ).returncode
+            == 0
+        )
+        clean = (
+            subprocess.run(
+                ["git", "diff", "--quiet", "HEAD", "--", doc.path.name],
+                cwd=doc.path.parent,
+                capture_output=True,
+                timeout=10,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return 0.0, f"{doc.path.name} is not in a git repository"
     if tracked and clean:
@@ -213,8 +254,10 @@ def m5(c: Context) -> Score:
 def m6(c: Context) -> Score:
     slices = c.model.metadata.get("slice_metrics") or {}
     if slices and c.spec.promotion.slice_min:
-        return 1.0, (f"promotion requires {c.spec.promotion.slice_min} on every value of "
-                     f"{', '.join(slices)} ({sum(len(v) for v in slices.values())} slices measured)")
+        return 1.0, (
+            f"promotion requires {c.spec.promotion.slice_min} on every value of "
+            f"{', '.join(slices)} ({sum(len(v) for v in slices.values())} slices measured)"
+        )
     if slices:
         return 0.5, f"metrics per {', '.join(slices)} are recorded but not gated"
     return 0.0, "no slice metrics (declare `slices:` in the model spec)"
@@ -230,8 +273,11 @@ def m7(c: Context) -> Score:
 def i1(c: Context) -> Score:
     if c.spec.seed is None:
         return 0.0, "no seed in the model spec"
-    trainings = [t["metadata"] for t in c.model.history
-                 if t["metadata"].get("training_data_sha256") and t["metadata"].get("artifact_sha256")]
+    trainings = [
+        t["metadata"]
+        for t in c.model.history
+        if t["metadata"].get("training_data_sha256") and t["metadata"].get("artifact_sha256")
+    ]
     artifacts: dict[str, set[str]] = {}
     for meta in trainings:
         artifacts.setdefault(meta["training_data_sha256"], set()).add(meta["artifact_sha256"])
@@ -245,8 +291,10 @@ def i1(c: Context) -> Score:
 
 @test("I2", "infrastructure", "Model specification code is unit tested")
 def i2(c: Context) -> Score:
-    return 1.0, (f"{c.spec.estimator.name} comes from the allow-list; its parameters are validated at every "
-                 "load and the allow-list is tested against scikit-learn")
+    return 1.0, (
+        f"{c.spec.estimator.name} comes from the allow-list; its parameters are validated at every "
+        "load and the allow-list is tested against scikit-learn"
+    )
 
 
 @test("I3", "infrastructure", "The full ML pipeline is integration tested")
@@ -324,9 +372,16 @@ def mon4(c: Context) -> Score:
 
 @test("Mon5", "monitoring", "The model is numerically stable")
 def mon5(c: Context) -> Score:
-    checked = [p.key for p in c.predictions if p.suite is not None and any(
-        e.type in ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
-        and e.kwargs.get("column") == "score" for e in p.suite.expectations)]
+    checked = [
+        p.key
+        for p in c.predictions
+        if p.suite is not None
+        and any(
+            e.type in ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
+            and e.kwargs.get("column") == SCORE
+            for e in p.suite.expectations
+        )
+    ]
     if checked and len(checked) == len(c.predictions):
         return 1.0, "scores are gated not null and within range; promotion refuses non-finite metrics"
     return 0.0, "scores are not checked for NaN or range"
@@ -339,8 +394,11 @@ def mon6(c: Context) -> Score:
 
 @test("Mon7", "monitoring", "The model has not experienced a regression in prediction quality")
 def mon7(c: Context) -> Score:
-    drift = [p.key for p in c.predictions if p.suite is not None and any(
-        e.type in DISTRIBUTION_EXPECTATIONS for e in p.suite.expectations)]
+    drift = [
+        p.key
+        for p in c.predictions
+        if p.suite is not None and any(e.type in DISTRIBUTION_EXPECTATIONS for e in p.suite.expectations)
+    ]
     if drift:
         return 0.5, f"score distribution bounded in {', '.join(drift)} (a proxy); delayed labels are not joined back"
     return 0.0, "prediction quality is not monitored"

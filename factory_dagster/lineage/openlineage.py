@@ -33,15 +33,26 @@ if TYPE_CHECKING:
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, RunEvent
     from openlineage.client.facet_v2 import data_quality_assertions_dataset
 
-    from factory_dagster.spec.models import OpenLineageSpec
+    from factory_dagster.spec.line import OpenLineageSpec
 
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"  # the client's RunEvent schema
-RUN_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-              dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+RUN_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+}
 
 
 def producer() -> str:
     return f"urn:ai-factory:factory_dagster:{version('factory_dagster')}"
+
+
+def produced() -> dict[str, Any]:
+    """The producer keyword of the client's facets: attrs takes their `_producer` field as
+    `producer`, which type checkers do not see."""
+    return {"producer": producer()}
 
 
 def _time(timestamp: float) -> str:
@@ -62,8 +73,9 @@ def dataset(graph: FactoryGraph, home: FactoryHome, key: str) -> tuple[str, str]
     return "file", str(home.root / folder / key)
 
 
-def _assertions(home: FactoryHome, node: AssetNode, run_id: str,
-                evaluations: list[Any]) -> list[data_quality_assertions_dataset.Assertion]:
+def _assertions(
+    home: FactoryHome, node: AssetNode, run_id: str, evaluations: list[Any]
+) -> list[data_quality_assertions_dataset.Assertion]:
     """One assertion per GX expectation of the asset's gate, one per any other check."""
     from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
 
@@ -74,16 +86,26 @@ def _assertions(home: FactoryHome, node: AssetNode, run_id: str,
             for outcome in json.loads(recorded.read_text(encoding="utf-8"))["outcomes"]:
                 expectation = outcome["expectation"]
                 column = expectation["kwargs"].get("column")
-                out.append(dq.Assertion(assertion=expectation["type"],
-                                        success=bool(outcome["success"]) and not outcome.get("error"),
-                                        column=column if isinstance(column, str) else None))
+                out.append(
+                    dq.Assertion(
+                        assertion=expectation["type"],
+                        success=bool(outcome["success"]) and not outcome.get("error"),
+                        column=column if isinstance(column, str) else None,
+                    )
+                )
         else:
             out.append(dq.Assertion(assertion=evaluation.check_name, success=bool(evaluation.passed)))
     return out
 
 
-def _output(graph: FactoryGraph, home: FactoryHome, node: AssetNode, run_id: str, metadata: dict[str, Any],
-            evaluations: list[Any]) -> OutputDataset:
+def _output(
+    graph: FactoryGraph,
+    home: FactoryHome,
+    node: AssetNode,
+    run_id: str,
+    metadata: dict[str, Any],
+    evaluations: list[Any],
+) -> OutputDataset:
     """The asset's data with its schema, column lineage and data-quality assertions."""
     from openlineage.client.event_v2 import OutputDataset
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
@@ -97,21 +119,27 @@ def _output(graph: FactoryGraph, home: FactoryHome, node: AssetNode, run_id: str
     if columns:
         facets["schema"] = schema_dataset.SchemaDatasetFacet(
             fields=[schema_dataset.SchemaDatasetFacetFields(name=n, type=t or None) for n, t in columns],
-            producer=producer())
+            **produced(),
+        )
     if node.column_lineage:
         fields = {}
         for column, deps in node.column_lineage.items():
             inputs = []
             for asset, upstream in deps:
                 ns, nm = dataset(graph, home, asset)
-                inputs.append(cl.InputField(namespace=ns, name=nm, field=upstream, transformations=[
-                    cl.Transformation(type="DIRECT", subtype="TRANSFORMATION")]))
+                inputs.append(
+                    cl.InputField(
+                        namespace=ns,
+                        name=nm,
+                        field=upstream,
+                        transformations=[cl.Transformation(type="DIRECT", subtype="TRANSFORMATION")],
+                    )
+                )
             fields[column] = cl.Fields(inputFields=inputs)
-        facets["columnLineage"] = cl.ColumnLineageDatasetFacet(fields=fields, producer=producer())
+        facets["columnLineage"] = cl.ColumnLineageDatasetFacet(fields=fields, **produced())
     assertions = _assertions(home, node, run_id, evaluations)
     if assertions:
-        facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(assertions=assertions,
-                                                                                producer=producer())
+        facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(assertions=assertions, **produced())
     return OutputDataset(namespace=namespace, name=name, facets=facets)
 
 
@@ -122,8 +150,11 @@ def _input(graph: FactoryGraph, home: FactoryHome, key: str) -> InputDataset:
 
     namespace, name = dataset(graph, home, key)
     rows = graph.nodes[key].metadata.get("dagster/row_count") if key in graph.nodes else None
-    facets = {"dataQualityMetrics": dqm.DataQualityMetricsInputDatasetFacet(
-        rowCount=rows, columnMetrics={}, producer=producer())} if isinstance(rows, int) else {}
+    facets: dict[str, Any] = (
+        {"dataQualityMetrics": dqm.DataQualityMetricsInputDatasetFacet(rowCount=rows, columnMetrics={}, **produced())}
+        if isinstance(rows, int)
+        else {}
+    )
     return InputDataset(namespace=namespace, name=name, inputFacets=facets)
 
 
@@ -132,19 +163,25 @@ def _job(node: AssetNode, namespace: str) -> Job:
     from openlineage.client.event_v2 import Job
     from openlineage.client.facet_v2 import documentation_job, job_type_job, ownership_job
 
-    facets: dict[str, Any] = {"jobType": job_type_job.JobTypeJobFacet(
-        processingType="BATCH", integration="DAGSTER", jobType="ASSET", producer=producer())}
+    facets: dict[str, Any] = {
+        "jobType": job_type_job.JobTypeJobFacet(
+            processingType="BATCH", integration="DAGSTER", jobType="ASSET", **produced()
+        )
+    }
     if node.owners:
         facets["ownership"] = ownership_job.OwnershipJobFacet(
-            owners=[ownership_job.Owner(name=o, type="MAINTAINER") for o in node.owners], producer=producer())
+            owners=[ownership_job.Owner(name=o, type="MAINTAINER") for o in node.owners], **produced()
+        )
     if node.description:
-        facets["documentation"] = documentation_job.DocumentationJobFacet(description=node.description[:2000],
-                                                                          producer=producer())
+        facets["documentation"] = documentation_job.DocumentationJobFacet(
+            description=node.description[:2000], **produced()
+        )
     return Job(namespace=namespace, name=node.key, facets=facets)
 
 
-def run_events(graph: FactoryGraph, home: FactoryHome, instance: dg.DagsterInstance, run_id: str,
-               namespace: str) -> list[RunEvent]:
+def run_events(
+    graph: FactoryGraph, home: FactoryHome, instance: dg.DagsterInstance, run_id: str, namespace: str
+) -> list[RunEvent]:
     """START and COMPLETE/FAIL events for every asset the run started to build."""
     from openlineage.client.event_v2 import Run, RunEvent, RunState
     from openlineage.client.facet_v2 import parent_run
@@ -158,23 +195,30 @@ def run_events(graph: FactoryGraph, home: FactoryHome, instance: dg.DagsterInsta
     evaluations: dict[str, list[Any]] = {}
     for record in instance.get_records_for_run(run_id, of_type=RUN_EVENTS).records:
         event, when = record.event_log_entry.dagster_event, record.event_log_entry.timestamp
+        if event is None:
+            continue
         if event.event_type == dg.DagsterEventType.STEP_START:
-            started[event.step_key] = when
+            started[event.step_key or ""] = when
         elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            ended[event.step_key] = (when, event.event_type == dg.DagsterEventType.STEP_SUCCESS)
+            ended[event.step_key or ""] = (when, event.event_type == dg.DagsterEventType.STEP_SUCCESS)
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            materialization = event.event_specific_data.materialization
+            materialization = event.step_materialization_data.materialization
             materialized[materialization.asset_key.to_user_string()] = dict(materialization.metadata)
         else:
-            evaluation = event.event_specific_data
+            evaluation = event.asset_check_evaluation_data
             evaluations.setdefault(evaluation.asset_key.to_user_string(), []).append(evaluation)
     selected = {k.to_user_string() for k in run.asset_selection} if run.asset_selection else set(graph.nodes)
     steps = {key: graph.nodes[key].step for key in selected if key in graph.nodes}
 
     def parent() -> dict[str, Any]:
         # A fresh facet per event: the client adds its own run facets to each event it emits.
-        return {"parent": parent_run.ParentRunFacet(run=parent_run.Run(runId=run_id), producer=producer(),
-                                                    job=parent_run.Job(namespace=namespace, name=run.job_name))}
+        return {
+            "parent": parent_run.ParentRunFacet(
+                run=parent_run.Run(runId=run_id),
+                **produced(),
+                job=parent_run.Job(namespace=namespace, name=run.job_name),
+            )
+        }
 
     events = []
     for key, step in sorted(steps.items()):
@@ -183,15 +227,31 @@ def run_events(graph: FactoryGraph, home: FactoryHome, instance: dg.DagsterInsta
         node = graph.nodes[key]
         run_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dagster-run:{run_id}/{key}"))
         inputs = [_input(graph, home, p) for p in sorted(node.parents)]
-        events.append(RunEvent(eventType=RunState.START, eventTime=_time(started[step]), producer=producer(),
-                               run=Run(runId=run_uuid, facets=parent()), job=_job(node, namespace),
-                               inputs=inputs, outputs=[]))
+        events.append(
+            RunEvent(
+                eventType=RunState.START,
+                eventTime=_time(started[step]),
+                **produced(),
+                run=Run(runId=run_uuid, facets=parent()),
+                job=_job(node, namespace),
+                inputs=inputs,
+                outputs=[],
+            )
+        )
         end, step_ok = ended.get(step, (started[step], False))
         done = key in materialized and step_ok
         output = _output(graph, home, node, run_id, materialized.get(key, {}), evaluations.get(key, []))
-        events.append(RunEvent(eventType=RunState.COMPLETE if done else RunState.FAIL, eventTime=_time(end),
-                               producer=producer(), run=Run(runId=run_uuid, facets=parent()),
-                               job=_job(node, namespace), inputs=inputs, outputs=[output]))
+        events.append(
+            RunEvent(
+                eventType=RunState.COMPLETE if done else RunState.FAIL,
+                eventTime=_time(end),
+                **produced(),
+                run=Run(runId=run_uuid, facets=parent()),
+                job=_job(node, namespace),
+                inputs=inputs,
+                outputs=[output],
+            )
+        )
     return events
 
 
@@ -278,7 +338,7 @@ def emit_run(spec: Any, assets: Any, home: FactoryHome, instance: dg.DagsterInst
     if not config.enabled or ledger(home, run_id).exists():
         return 0
     graph = build_graph(spec, assets, instance)
-    events = run_events(graph, home, instance, run_id, config.namespace or spec.line.name)
+    events = run_events(graph, home, instance, run_id, config.namespace or spec.name)
     if not events:
         return 0
     return emit(client(home, config), home, run_id, events)

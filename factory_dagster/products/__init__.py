@@ -1,1 +1,27 @@
-"""Builders that turn spec entries into Dagster assets."""
+"""The product kinds, one module each (spec model, checks, asset key, columns, lineage, builder),
+and the loading of lines that knows them.
+
+`KINDS` is in build order, upstream first; a feature set reading a name that is both a dbt
+model and a source reads the dbt model (the first kind declaring it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from factory_dagster.products import dbt_model, feature_set, model, predictions, source
+from factory_dagster.products.kind import BuildableKind
+from factory_dagster.spec import FactoryRoot, FactorySpec, loader
+
+KINDS: tuple[BuildableKind, ...] = (dbt_model.KIND, source.KIND, feature_set.KIND, model.KIND, predictions.KIND)
+
+
+def load_line(line: str | Path, root: FactoryRoot | Path | str | None = None) -> FactorySpec:
+    """Load and validate one product line (a name under the factory root, or its folder)."""
+    return loader.load_line(line, root, kinds=KINDS)
+
+
+def load_factory(root: FactoryRoot | Path | str | None = None, lines: Sequence[str] | None = None) -> list[FactorySpec]:
+    """Every line the factory serves (or `lines`), validated, with names unique across lines."""
+    return loader.load_factory(root, lines, kinds=KINDS)

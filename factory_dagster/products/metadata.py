@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import dagster as dg
 import polars as pl
-from pydantic import BaseModel
 
-# Bump when a builder changes what it produces from the same spec.
-BUILDER_VERSION = "1"
-LINE_TAG = "factory/line"  # on every asset of a line: which line declared it
-
-
-def spec_version(*entries: BaseModel | str) -> str:
-    """A code version from spec entries: changes exactly when what they declare changes."""
-    digest = hashlib.sha256(BUILDER_VERSION.encode())
-    for entry in entries:
-        digest.update(entry.encode() if isinstance(entry, str) else entry.model_dump_json().encode())
-    return digest.hexdigest()[:16]
+from factory_dagster.markdown import markdown_table
 
 
 def metadata_values(metadata: Any) -> dict[str, Any]:
@@ -27,13 +15,16 @@ def metadata_values(metadata: Any) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in dict(metadata).items()}
 
 
-def column_schema(schema: pl.Schema | dict[str, pl.DataType], descriptions: dict[str, str] | None = None
-                  ) -> dg.TableSchema:
+def column_schema(
+    schema: pl.Schema | dict[str, pl.DataType], descriptions: dict[str, str] | None = None
+) -> dg.TableSchema:
     descriptions = descriptions or {}
-    return dg.TableSchema(columns=[
-        dg.TableColumn(name=name, type=str(dtype), description=descriptions.get(name))
-        for name, dtype in schema.items()
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=name, type=str(dtype), description=descriptions.get(name))
+            for name, dtype in schema.items()
+        ]
+    )
 
 
 def table_metadata(frame: pl.DataFrame, descriptions: dict[str, str] | None = None) -> dict[str, Any]:
@@ -43,11 +34,9 @@ def table_metadata(frame: pl.DataFrame, descriptions: dict[str, str] | None = No
     }
 
 
-def markdown_table(frame: pl.DataFrame) -> str:
+def frame_markdown(frame: pl.DataFrame) -> str:
     """A small frame as a markdown table (the Dagster UI renders it)."""
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([header, *rows])
+    return markdown_table(frame.columns, frame.iter_rows())
 
 
 def partition_rows(frame: pl.DataFrame, day: pl.Expr, window) -> dict[str, Any]:

@@ -1,39 +1,153 @@
-"""Predictions assets: score the latest period with the served model, model version on every row."""
+"""The predictions kind: the served model's scores, per partition or over the latest days, with
+the model version on every row, written as parquet and published as a warehouse view."""
 
+# No `from __future__ import annotations`: Dagster reads the asset function's resource annotations.
 import datetime as dt
 
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
+from pydantic import PositiveInt, model_validator
 
-from factory_dagster.automation.conditions import follow_upstream, freshness_policy
-from factory_dagster.automation.partitions import partitions_def, window_of
-from factory_dagster.gates.gate import Gate
+from factory_dagster.automation.conditions import follow_upstream
+from factory_dagster.automation.partitions import window_of
 from factory_dagster.gates.publish import audit_then_publish
-from factory_dagster.products.catalog import PREDICTIONS_SCHEMA
-from factory_dagster.products.column_lineage import as_metadata, predictions_lineage
-from factory_dagster.products.feature_sets import write_partitions
-from factory_dagster.products.metadata import (
-    LINE_TAG,
-    markdown_table,
-    partition_rows,
-    spec_version,
-    table_metadata,
+from factory_dagster.products.feature_set import write_partitions
+from factory_dagster.products.kind import (
+    BuildableKind,
+    BuildContext,
+    ColumnDeps,
+    code_version,
+    lineage_metadata,
+    product_asset,
 )
-from factory_dagster.products.models import (
+from factory_dagster.products.metadata import frame_markdown, partition_rows, table_metadata
+from factory_dagster.products.model import (
     FeatureDataError,
-    model_features,
+    ModelSpec,
     model_frame,
+    model_inputs,
     model_registry,
 )
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.column_kinds import Kind
+from factory_dagster.spec.errors import SpecError, known
+from factory_dagster.spec.product import ProductSpec
+from factory_dagster.spec.references import check_partitions_name
+from factory_dagster.spec.types import Name, Strict
 from factory_dagster.storage.artifacts import ArtifactIntegrityError
 from factory_dagster.storage.datasets import Dataset
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.warehouse import connect, quote
 
-PREDICTIONS = PREDICTIONS_SCHEMA
+PREDICTIONS = "predictions"  # the warehouse schema of the views, and the folder under the factory home
+SCORE = "score"
+PREDICTED = "predicted"  # classification only: score >= the model's threshold
+
+
+class ScoreSpec(Strict):
+    last_days: PositiveInt
+
+
+class PredictionsSpec(ProductSpec):
+    """Scores of the served model: per partition (`partitions`), or the latest `score.last_days`."""
+
+    model: Name
+    score: ScoreSpec | None = None
+    partitions: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "PredictionsSpec":
+        if (self.score is None) == (self.partitions is None):
+            raise ValueError("give exactly one of partitions (score each day) or score.last_days")
+        return self
+
+
+def output_schema(spec: FactorySpec, name: str) -> dict[str, Kind]:
+    """The columns a predictions asset writes, in order: the entity and time of what it scored,
+    the score, the decision (classification), and which model version scored it, when."""
+    model: ModelSpec = spec.models[spec.predictions[name].model]
+    first = spec.feature_sets.get(next(iter(model.features)))
+    # What was scored keeps its source's values; its kind is not looked up (a feature set may read predictions).
+    keys: dict[str, Kind] = {first.entity: "unknown", first.timestamp: "unknown"} if first is not None else {}
+    decision: dict[str, Kind] = {PREDICTED: "bool"} if model.task == "classification" else {}
+    return {
+        **keys,
+        SCORE: "numeric",
+        "model_name": "string",
+        "model_version": "string",
+        "scored_at": "timestamp",
+        **decision,
+    }
+
+
+class PredictionsKind(BuildableKind):
+    section = "predictions"
+    spec_model = PredictionsSpec
+    label = "prediction"
+    readable = True
+    role = "predictions"
+
+    def relation(self, spec: FactorySpec, name: str) -> str:
+        return f"{quote(PREDICTIONS)}.{quote(name)}"
+
+    def columns(self, spec: FactorySpec, name: str) -> dict[str, Kind] | None:
+        if spec.predictions[name].model not in spec.models:
+            return None
+        return output_schema(spec, name)
+
+    def row_key(self, spec: FactorySpec, name: str) -> list[str] | None:
+        """What was scored: the entity of the model's first feature set."""
+        model: ModelSpec = spec.models[spec.predictions[name].model]
+        first = spec.feature_sets.get(next(iter(model.features)))
+        return [first.entity] if first is not None else None
+
+    def check(self, spec: FactorySpec, name: str) -> list[SpecError]:
+        return check_predictions(spec, name)
+
+    def lineage(self, spec: FactorySpec, name: str) -> ColumnDeps:
+        predictions = spec.predictions[name]
+        model: ModelSpec = spec.models[predictions.model]
+        first = next(iter(model.features))
+        fs = spec.feature_sets[first]
+        score = [(predictions.model, column) for column in model_inputs(spec, model)]
+        lineage: ColumnDeps = {fs.entity: [(first, fs.entity)], fs.timestamp: [(first, fs.timestamp)], SCORE: score}
+        if model.task == "classification":
+            lineage[PREDICTED] = score
+        return lineage
+
+    def build(self, spec: FactorySpec, names: list[str], context: BuildContext) -> list[dg.AssetsDefinition]:
+        return [build_predictions_asset(spec, name, context) for name in names]
+
+
+KIND = PredictionsKind()
+
+
+def check_predictions(spec: FactorySpec, name: str) -> list[SpecError]:
+    predictions: PredictionsSpec = spec.predictions[name]
+    errors: list[SpecError] = []
+    if predictions.model not in spec.models:
+        errors.append(
+            spec.error(
+                "predictions", name, ("model",), f"unknown model '{predictions.model}' (known: {known(spec.models)})"
+            )
+        )
+        return errors
+    check_partitions_name(spec, "predictions", name, ("partitions",), predictions.partitions, errors)
+    if predictions.partitions is not None:
+        for fs_name in spec.models[predictions.model].features:
+            if fs_name in spec.feature_sets and spec.feature_sets[fs_name].partitions != predictions.partitions:
+                errors.append(
+                    spec.error(
+                        "predictions",
+                        name,
+                        ("partitions",),
+                        f"scoring by '{predictions.partitions}' partitions needs the model's feature set "
+                        f"'{fs_name}' partitioned the same way",
+                    )
+                )
+    return errors
 
 
 def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
@@ -42,12 +156,15 @@ def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
 
 def publish_view(home: FactoryHome, name: str, dataset: Dataset, partitioned: bool) -> None:
     """`predictions.<name>` in the warehouse: a view over the current layout's parquet files."""
-    files = ", ".join("'" + str(dataset.path_for(k)).replace("'", "''") + "'"
-                      for k in dataset.keys(partitioned=partitioned))
+    files = ", ".join(
+        "'" + str(dataset.path_for(k)).replace("'", "''") + "'" for k in dataset.keys(partitioned=partitioned)
+    )
     with connect(home.warehouse) as con:
         con.execute(f"create schema if not exists {quote(PREDICTIONS)}")
-        con.execute(f"create or replace view {quote(PREDICTIONS)}.{quote(name)} as "
-                    f"select * from read_parquet([{files}], union_by_name = true)")
+        con.execute(
+            f"create or replace view {quote(PREDICTIONS)}.{quote(name)} as "
+            f"select * from read_parquet([{files}], union_by_name = true)"
+        )
 
 
 def _recorded_sha256(context: AssetExecutionContext, model_name: str) -> str | None:
@@ -59,43 +176,47 @@ def _recorded_sha256(context: AssetExecutionContext, model_name: str) -> str | N
     return getattr(value, "value", None)
 
 
-def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = None) -> dg.AssetsDefinition:
-    predictions = spec.predictions[name]
-    model = spec.models[predictions.model]
-    features = model_features(spec, model)
+def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext) -> dg.AssetsDefinition:
+    predictions: PredictionsSpec = spec.predictions[name]
+    model: ModelSpec = spec.models[predictions.model]
+    features = list(model_inputs(spec, model))
+    gate = context.gates.get(name)
     partitions = spec.partitions[predictions.partitions] if predictions.partitions else None
+    scores = (
+        f"the latest {predictions.score.last_days} days"
+        if predictions.score
+        else f"each {predictions.partitions} partition"
+    )
 
-    @dg.asset(
+    @product_asset(
+        spec,
+        predictions,
         key=name,
-        deps=[predictions.model, *model.features],
-        group_name=predictions.group or spec.name,
-        owners=[predictions.owner],
-        description=predictions.description,
         kinds={"scikitlearn", "polars", "parquet"},
-        tags={**predictions.tags, LINE_TAG: spec.name},
-        code_version=spec_version(predictions, model),
-        partitions_def=partitions_def(partitions) if partitions else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        partitions=partitions,
+        gate=gate,
+        version=code_version([predictions, model], code=[build_predictions_asset, publish_view]),
+        deps=[predictions.model, *model.features],
         # New data is scored as it arrives; a retrained model does not rewrite past predictions.
-        automation_condition=follow_upstream(ignore=dg.AssetSelection.assets(predictions.model)),
-        freshness_policy=freshness_policy(predictions.freshness),
-        check_specs=[gate.check_spec()] if gate else None,
-        output_required=gate is None,
-        metadata={"factory/model": predictions.model,
-                  "dagster/column_lineage": as_metadata(predictions_lineage(spec, name)),
-                  "factory/scores": (f"the latest {predictions.score.last_days} days" if predictions.score
-                                     else f"each {predictions.partitions} partition")},
+        automation=follow_upstream(ignore=dg.AssetSelection.assets(predictions.model)),
+        metadata={
+            "factory/model": predictions.model,
+            "dagster/column_lineage": lineage_metadata(KIND.lineage(spec, name)),
+            "factory/scores": scores,
+        },
     )
     def _score(context: AssetExecutionContext, factory: FactoryResource):
-        from factory_dagster.products.training import model_inputs, score_frame
+        from factory_dagster.products.training import input_frame, score_frame
 
         home = factory.paths
         try:
             pipeline, version = model_registry(home, predictions.model).load(
-                expected_sha256=_recorded_sha256(context, predictions.model))
+                expected_sha256=_recorded_sha256(context, predictions.model)
+            )
         except (FileNotFoundError, ArtifactIntegrityError) as exc:
-            raise dg.Failure(description=f"{name}: cannot load model {predictions.model}: {exc}",
-                             allow_retries=False) from None
+            raise dg.Failure(
+                description=f"{name}: cannot load model {predictions.model}: {exc}", allow_retries=False
+            ) from None
         window = window_of(context, partitions) if partitions else None
         try:
             frame, entity, timestamp = model_frame(spec, model, home, window.keys if window else None)
@@ -103,20 +224,23 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
             raise dg.Failure(description=f"{name}: {exc}", allow_retries=False) from None
         days = frame.get_column(timestamp).dt.date()
         if window is None:
-            first, last = days.max() - dt.timedelta(days=predictions.score.last_days - 1), days.max()
+            latest = days.max()
+            assert predictions.score is not None and isinstance(latest, dt.date)
+            first, last = latest - dt.timedelta(days=predictions.score.last_days - 1), latest
             frame = frame.filter(days >= first)
         else:
             first, last = window.first, window.last
-        scores = score_frame(pipeline, model.task, model_inputs(frame, version.details["features"]))
+        values = score_frame(pipeline, model.task, input_frame(frame, version.details["features"]))
         out = frame.select(entity, timestamp).with_columns(
-            pl.Series("score", scores, dtype=pl.Float64),
+            pl.Series(SCORE, values, dtype=pl.Float64),
             pl.lit(predictions.model).alias("model_name"),
             pl.lit(version.version).alias("model_version"),
             pl.lit(dt.datetime.now(dt.UTC)).alias("scored_at"),
         )
         if model.task == "classification":
-            out = out.with_columns((pl.col("score") >= model.threshold).alias("predicted"))
-        positive = float(out.get_column("predicted").mean()) if "predicted" in out.columns else None
+            out = out.with_columns((pl.col(SCORE) >= model.threshold).alias(PREDICTED))
+        out = out.select(list(output_schema(spec, name)))
+        positive = out.select(pl.col(PREDICTED).cast(pl.Float64).mean()).item() if PREDICTED in out.columns else None
 
         def publish() -> dict[str, object]:
             dataset = predictions_dataset(home, name)
@@ -136,11 +260,11 @@ def build_predictions_asset(spec: FactorySpec, name: str, gate: Gate | None = No
                 "scored_window": f"{first}..{last}",
                 "features": ", ".join(features),
                 **({"predicted_positive_rate": dg.MetadataValue.float(positive)} if positive is not None else {}),
-                "preview": dg.MetadataValue.md(markdown_table(out.head(10))),
+                "preview": dg.MetadataValue.md(frame_markdown(out.head(10))),
             }
 
-        yield from audit_then_publish(context, home, gate, out, publish,
-                                      parameters=window.parameters() if window else None)
+        yield from audit_then_publish(
+            context, home, gate, out, publish, parameters=window.parameters() if window else None
+        )
 
     return _score
-

@@ -13,11 +13,14 @@ import io
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from factory_dagster.spec.errors import display_path
-from factory_dagster.spec.models import SourceSpec
+
+if TYPE_CHECKING:  # the source kind imports this module to read its files
+    from factory_dagster.products.source import SourceSpec
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "int": pl.Int64(),
@@ -133,11 +136,13 @@ def _iso_timestamp(text: pl.Expr) -> pl.Expr:
     Each value is parsed on its own, not with a format guessed from the first one: a column may
     mix `Z`, offsets and space-separated forms. A value without an offset is UTC.
     """
-    canonical = (text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-                 .str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00")
-                 .str.replace(r"T(\d{2}:\d{2})($|[Z+-])", "T${1}:00${2}")
-                 .str.replace(r"Z$", "+00:00")
-                 .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}"))
+    canonical = (
+        text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})$", "${1}T00:00")
+        .str.replace(r"T(\d{2}:\d{2})($|[Z+-])", "T${1}:00${2}")
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
+    )
     canonical = pl.when(canonical.str.contains(r"[+-]\d{2}:\d{2}$")).then(canonical).otherwise(canonical + "+00:00")
     parsed = canonical.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", strict=False)
     return pl.when(text.str.contains(_ISO_TIMESTAMP)).then(parsed).dt.convert_time_zone("UTC")
@@ -167,8 +172,9 @@ def read_source(source: SourceSpec, spec_dir: Path) -> tuple[pl.DataFrame, Path]
     return read_source_file(path, source.columns, source.format, source.null_values), path
 
 
-def read_source_file(path: Path, columns: Mapping[str, str], file_format: str = "csv",
-                     null_values: list[str] | None = None) -> pl.DataFrame:
+def read_source_file(
+    path: Path, columns: Mapping[str, str], file_format: str = "csv", null_values: list[str] | None = None
+) -> pl.DataFrame:
     """Read one source file into a frame with exactly the declared columns and types."""
     if file_format == "parquet":
         name = display_path(path)

@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 
 from factory_dagster.products.feature_blocks import compare
-from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
-from factory_dagster.spec.models import (
+from factory_dagster.products.model import (
     LOWER_IS_BETTER,
     ModelSpec,
     SplitSpec,
     TargetSpec,
 )
+from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
 
 TARGET = "__target"
 IMPORTANCE_SAMPLE = 5000
@@ -62,8 +62,12 @@ class TrainingResult:
 def library_versions() -> dict[str, str]:
     import sklearn
 
-    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__, "polars": pl.__version__}
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "polars": pl.__version__,
+    }
 
 
 def target_expression(target: TargetSpec) -> pl.Expr:
@@ -76,7 +80,9 @@ def split_windows(days: pl.Series, split: SplitSpec) -> tuple[Window, Window]:
     """Train window then test window, ending at `split.end` (or the latest day in the data)."""
     if days.is_empty():
         raise TrainingError("no rows to train on")
-    end = days.max() if split.end == "latest" else split.end
+    latest = days.max()
+    assert isinstance(latest, dt.date), "days are dates"
+    end = latest if split.end == "latest" else split.end
     test_start = end - dt.timedelta(days=split.test_days - 1)
     train_end = test_start - dt.timedelta(days=1)
     train_start = train_end - dt.timedelta(days=split.train_days - 1)
@@ -89,8 +95,9 @@ def frame_sha256(frame: pl.DataFrame) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def _estimator(name: str, info: EstimatorInfo, params: dict[str, Any], seed: int | None,
-               categorical_mask: list[bool]) -> Any:
+def _estimator(
+    name: str, info: EstimatorInfo, params: dict[str, Any], seed: int | None, categorical_mask: list[bool]
+) -> Any:
     cls = getattr(importlib.import_module(info.module), name)
     kwargs = dict(params)
     if info.seeded and seed is not None:
@@ -113,8 +120,12 @@ def build_pipeline(spec: ModelSpec, categorical: list[str], numeric: list[str]) 
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False)
     else:
         missing = np.nan if native_missing else -1
-        encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=missing,
-                                 encoded_missing_value=missing, max_categories=250 if native_missing else None)
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=missing,
+            encoded_missing_value=missing,
+            max_categories=250 if native_missing else None,
+        )
     numeric_steps: list[tuple[str, Any]] = []
     if not native_missing:
         numeric_steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
@@ -128,8 +139,9 @@ def build_pipeline(spec: ModelSpec, categorical: list[str], numeric: list[str]) 
         transformers.append(("numeric", numeric_transform, numeric))
     mask = [True] * len(categorical) + [False] * len(numeric)
     estimator = _estimator(spec.estimator.name, info, spec.estimator_params(), spec.seed, mask)
-    return Pipeline([("prepare", ColumnTransformer(transformers, verbose_feature_names_out=False)),
-                     ("estimator", estimator)])
+    return Pipeline(
+        [("prepare", ColumnTransformer(transformers, verbose_feature_names_out=False)), ("estimator", estimator)]
+    )
 
 
 def baseline_for(task: str) -> Any:
@@ -138,7 +150,7 @@ def baseline_for(task: str) -> Any:
     return DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor(strategy="mean")
 
 
-def model_inputs(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
+def input_frame(frame: pl.DataFrame, features: list[str]) -> pl.DataFrame:
     """The estimator's input: booleans as 0/1 floats, categoricals as strings, the rest as is."""
     exprs = []
     for name in features:
@@ -169,12 +181,13 @@ def evaluate(task: str, metrics: list[str], y: np.ndarray, scores: np.ndarray, t
     if task == "classification":
         predicted = (scores >= threshold).astype(int)
         both = len(np.unique(y)) == 2
+        # sklearn takes zero_division in {"warn", 0.0, 1.0, nan}; its inferred type says str only.
         table = {
             "roc_auc": lambda: m.roc_auc_score(y, scores) if both else float("nan"),
             "log_loss": lambda: m.log_loss(y, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]),
-            "precision": lambda: m.precision_score(y, predicted, zero_division=0),
-            "recall": lambda: m.recall_score(y, predicted, zero_division=0),
-            "f1": lambda: m.f1_score(y, predicted, zero_division=0),
+            "precision": lambda: m.precision_score(y, predicted, zero_division=0.0),  # pyright: ignore[reportArgumentType]
+            "recall": lambda: m.recall_score(y, predicted, zero_division=0.0),  # pyright: ignore[reportArgumentType]
+            "f1": lambda: m.f1_score(y, predicted, zero_division=0.0),  # pyright: ignore[reportArgumentType]
             "accuracy": lambda: m.accuracy_score(y, predicted),
             "brier": lambda: m.brier_score_loss(y, scores),
         }
@@ -189,8 +202,9 @@ def evaluate(task: str, metrics: list[str], y: np.ndarray, scores: np.ndarray, t
     return out
 
 
-def _importances(pipeline: Any, inputs: pl.DataFrame, y: np.ndarray, task: str, features: list[str],
-                 seed: int | None) -> dict[str, float]:
+def _importances(
+    pipeline: Any, inputs: pl.DataFrame, y: np.ndarray, task: str, features: list[str], seed: int | None
+) -> dict[str, float]:
     """Permutation importance on a sample of the test window: the score lost when one feature is
     shuffled (ROC AUC for classification, R² for regression), averaged over three shuffles."""
     from sklearn.metrics import r2_score, roc_auc_score
@@ -234,7 +248,7 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
     categorical = categorical_features(train, features)
     numeric = [f for f in features if f not in categorical]
     ordered = categorical + numeric
-    x_train, x_test = model_inputs(train, ordered), model_inputs(test, ordered)
+    x_train, x_test = input_frame(train, ordered), input_frame(test, ordered)
 
     pipeline = build_pipeline(spec, categorical, numeric)
     pipeline.fit(x_train, y_train)
@@ -243,8 +257,9 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
     metric_names = spec.metric_names()
     test_scores = score_frame(pipeline, spec.task, x_test)
     metrics = evaluate(spec.task, metric_names, y_test, test_scores, spec.threshold)
-    baseline_metrics = evaluate(spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test),
-                                spec.threshold)
+    baseline_metrics = evaluate(
+        spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test), spec.threshold
+    )
     slices = slice_metrics(spec, test, y_test, test_scores)
     return TrainingResult(
         pipeline=pipeline,
@@ -255,7 +270,7 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         train_rows=train.height,
         test_rows=test.height,
         positive_rate=float(y_train.mean()) if spec.task == "classification" else None,
-        data_sha256=frame_sha256(train.select(ordered + [TARGET])),
+        data_sha256=frame_sha256(train.select([*ordered, TARGET])),
         features=ordered,
         categorical=categorical,
         importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),
@@ -266,8 +281,9 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
 MIN_SLICE_ROWS = 100
 
 
-def slice_metrics(spec: ModelSpec, test: pl.DataFrame, y: np.ndarray, scores: np.ndarray
-                  ) -> dict[str, dict[str, dict[str, float]]]:
+def slice_metrics(
+    spec: ModelSpec, test: pl.DataFrame, y: np.ndarray, scores: np.ndarray
+) -> dict[str, dict[str, dict[str, float]]]:
     """Test metrics per value of each slice column (values with at least MIN_SLICE_ROWS rows)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for column in spec.slices:

@@ -10,9 +10,7 @@ from __future__ import annotations
 from factory_dagster.spec.errors import SpecError, display_path
 from factory_dagster.spec.line import FactorySpec
 
-# Spec sections whose names become asset keys (sources as raw/<name>) or Dagster definition names.
-ASSET_SECTIONS = ("sources", "feature_sets", "models", "predictions")
-DEFINITION_SECTIONS = ("jobs", "sensors", "schedules")
+DEFINITION_SECTIONS = ("jobs", "sensors", "schedules")  # their names are Dagster definition names
 
 
 def _where(spec: FactorySpec, section: str, name: str) -> str:
@@ -33,23 +31,37 @@ def check_across_lines(specs: list[FactorySpec]) -> list[SpecError]:
     assets: dict[str, tuple[FactorySpec, str, str]] = {}
     definitions: dict[str, tuple[FactorySpec, str, str]] = {}
     for spec in specs:
-        entries = [("dbt_models", name) for name in spec.dbt_models]
-        entries += [(section, name) for section in ASSET_SECTIONS for name in getattr(spec, section)]
-        for section, name in entries:
-            key = f"raw/{name}" if section == "sources" else name
+        entries = [
+            (kind.section or "dbt_models", name, kind.key(spec, name))
+            for kind in spec.kinds
+            for name in kind.names(spec)
+        ]
+        for section, name, key in entries:
             if key in assets and assets[key][0] is not spec:
                 other, other_section, other_name = assets[key]
-                errors.append(_error(spec, section, name,
-                                     f"asset '{key}' is already declared by {_where(other, other_section, other_name)}: "
-                                     "asset names are unique across the factory's lines"))
+                errors.append(
+                    _error(
+                        spec,
+                        section,
+                        name,
+                        f"asset '{key}' is already declared by {_where(other, other_section, other_name)}: "
+                        "asset names are unique across the factory's lines",
+                    )
+                )
             assets.setdefault(key, (spec, section, name))
         for section in DEFINITION_SECTIONS:
             for name in getattr(spec, section):
                 if name in definitions and definitions[name][0] is not spec:
                     other, other_section, _ = definitions[name]
-                    errors.append(spec.error(section, name, (),
-                                             f"'{name}' is already the name of a {other_section.rstrip('s')} of "
-                                             f"{_where(other, other_section, name)}: job, sensor and schedule "
-                                             "names are unique across the factory's lines"))
+                    errors.append(
+                        spec.error(
+                            section,
+                            name,
+                            (),
+                            f"'{name}' is already the name of a {other_section.rstrip('s')} of "
+                            f"{_where(other, other_section, name)}: job, sensor and schedule "
+                            "names are unique across the factory's lines",
+                        )
+                    )
                 definitions.setdefault(name, (spec, section, name))
     return errors

@@ -44,8 +44,10 @@ PROJECT_FILES = ("models", "macros", "seeds", "snapshots", "tests")
 def stale_by(project_dir: Path) -> Path | None:
     """A project file changed after the manifest was written (None when the manifest is current)."""
     written = manifest_path(project_dir).stat().st_mtime
-    files = [project_dir / "dbt_project.yml", *(p for folder in PROJECT_FILES
-                                                for p in (project_dir / folder).rglob("*") if p.is_file())]
+    files = [
+        project_dir / "dbt_project.yml",
+        *(p for folder in PROJECT_FILES for p in (project_dir / folder).rglob("*") if p.is_file()),
+    ]
     return next((p for p in files if p.exists() and p.stat().st_mtime > written), None)
 
 
@@ -66,8 +68,9 @@ def load_manifest(project_dir: Path, check_current: bool = True) -> dict[str, An
     if not path.is_file():
         raise ManifestError(path, "dbt manifest missing: run 'factory prepare' (dbt parse)")
     if check_current and (changed := stale_by(project_dir)) is not None:
-        raise ManifestError(path, f"dbt manifest is older than {changed.relative_to(project_dir)}: "
-                                  "run 'factory prepare' (dbt parse)")
+        raise ManifestError(
+            path, f"dbt manifest is older than {changed.relative_to(project_dir)}: run 'factory prepare' (dbt parse)"
+        )
     return _load(path, path.stat().st_mtime_ns)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -75,7 +76,7 @@ def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] 
     return None
 
 
-def _reason(error: dict[str, Any], model: type[BaseModel], parent: tuple[Any, ...]) -> str:
+def _reason(error: Mapping[str, Any], model: type[BaseModel], parent: tuple[Any, ...]) -> str:
     kind = error["type"]
     given = error.get("input")
     name = error["loc"][-1] if error["loc"] else ""

@@ -67,8 +67,9 @@ class FactoryRoot:
         folder = self.path / LINES_DIR
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir()
-                      if p.is_dir() and any(f.suffix in (".yaml", ".yml") for f in p.iterdir()))
+        return sorted(
+            p.name for p in folder.iterdir() if p.is_dir() and any(f.suffix in (".yaml", ".yml") for f in p.iterdir())
+        )
 
     def served_lines(self, requested: Sequence[str] | None = None) -> list[str]:
         """The lines to load: `requested`, else $FACTORY_LINES, else factory.yaml, else all."""
@@ -77,14 +78,18 @@ class FactoryRoot:
         available = self.available_lines()
         for index, name in enumerate(names):
             if name not in available:
-                where = ("--line" if requested else "FACTORY_LINES" if from_env else None)
+                where = "--line" if requested else "FACTORY_LINES" if from_env else None
                 if where is None:
                     doc = load_yaml(self.config_file)
-                    raise SpecError(self.config_file, format_key_path(("lines", index)),
-                                    f"unknown line '{name}' (lines under {self.path / LINES_DIR}: {known(available)})",
-                                    doc.line_of(("lines", index)))
-                raise SpecError(None, where, f"unknown line '{name}' (lines under {self.path / LINES_DIR}: "
-                                             f"{known(available)})")
+                    raise SpecError(
+                        self.config_file,
+                        format_key_path(("lines", index)),
+                        f"unknown line '{name}' (lines under {self.path / LINES_DIR}: {known(available)})",
+                        doc.line_of(("lines", index)),
+                    )
+                raise SpecError(
+                    None, where, f"unknown line '{name}' (lines under {self.path / LINES_DIR}: {known(available)})"
+                )
         if not names:
             raise SpecError(self.path / LINES_DIR, "", "no product line here: add lines/<name>/line.yaml")
         return list(dict.fromkeys(names))
@@ -98,7 +103,9 @@ def _read_config(path: Path) -> FactoryConfig:
         return FactoryConfig.model_validate(data or {})
     except ValidationError as exc:
         rel_path, reason = next(iter(explain(exc, FactoryConfig, data)))
-        raise SpecError(path, format_key_path((*prefix, *rel_path)), reason, doc.line_of((*prefix, *rel_path))) from None
+        raise SpecError(
+            path, format_key_path((*prefix, *rel_path)), reason, doc.line_of((*prefix, *rel_path))
+        ) from None
 
 
 def find_root(value: Path | str | None = None) -> FactoryRoot:
@@ -112,8 +119,9 @@ def find_root(value: Path | str | None = None) -> FactoryRoot:
         start = Path.cwd().resolve()
         path = next((p for p in (start, *start.parents) if (p / CONFIG_FILE).is_file()), None)
         if path is None:
-            raise SpecError(start, "", f"no {CONFIG_FILE} here or above: run from a factory root "
-                                       "or set FACTORY_ROOT (or --root)")
+            raise SpecError(
+                start, "", f"no {CONFIG_FILE} here or above: run from a factory root or set FACTORY_ROOT (or --root)"
+            )
     config_file = path / CONFIG_FILE
     config = _read_config(config_file) if config_file.is_file() else FactoryConfig()
     return FactoryRoot(path, config)

@@ -61,5 +61,3 @@ def _check_timezone(value: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
-
-

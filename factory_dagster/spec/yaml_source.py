@@ -73,7 +73,7 @@ def load_yaml(path: Path) -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(path, "", f"invalid YAML: {problem}", mark.line + 1 if mark else None) from None
-    if data is None:
+    if data is None or node is None:
         return YamlDocument(path, {})
     if not isinstance(data, dict):
         raise SpecError(path, "", "the top level must be a mapping of sections", 1)

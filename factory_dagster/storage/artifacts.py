@@ -102,9 +102,14 @@ class ModelRegistry:
         atomic_write_bytes(self.directory / file, data)
         with self._locked() as index:
             known = index["versions"].get(version)
-            record = ModelVersion(version, sha, file,
-                                  known["created_at"] if known else dt.datetime.now(dt.UTC).isoformat(),
-                                  details, known.get("served_at", []) if known else [])
+            record = ModelVersion(
+                version,
+                sha,
+                file,
+                known["created_at"] if known else dt.datetime.now(dt.UTC).isoformat(),
+                details,
+                known.get("served_at", []) if known else [],
+            )
             index["versions"][version] = asdict(record)
         return record
 
@@ -127,8 +132,7 @@ class ModelRegistry:
         for expected in filter(None, (record.sha256, expected_sha256)):
             if actual != expected:
                 raise ArtifactIntegrityError(
-                    f"{path}: SHA-256 {actual[:16]}… does not match the recorded {expected[:16]}…; "
-                    "refusing to load it"
+                    f"{path}: SHA-256 {actual[:16]}… does not match the recorded {expected[:16]}…; refusing to load it"
                 )
         return data
 

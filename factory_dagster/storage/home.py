@@ -64,3 +64,8 @@ class FactoryHome:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def gx_parsed(self) -> Path:
+        """Markers of the GX suites GX itself has parsed (by content), so it parses each once."""
+        return self.root / "gates" / ".parsed"

@@ -13,8 +13,15 @@ from factory_dagster.storage.atomic import atomic_write, atomic_write_json
 from factory_dagster.storage.home import FactoryHome, asset_slug
 
 
-def quarantine(home: FactoryHome, asset: str, run_id: str, reason: str, frame: pl.DataFrame | None = None,
-               files: list[Path] | None = None, details: dict[str, Any] | None = None) -> Path:
+def quarantine(
+    home: FactoryHome,
+    asset: str,
+    run_id: str,
+    reason: str,
+    frame: pl.DataFrame | None = None,
+    files: list[Path] | None = None,
+    details: dict[str, Any] | None = None,
+) -> Path:
     """Keep rejected data under `quarantine/<asset>/<time>_<run>/`; returns that folder.
 
     Holds the rejected rows (`rows.parquet`), copies of the offending files, and `reason.json`
@@ -30,8 +37,16 @@ def quarantine(home: FactoryHome, asset: str, run_id: str, reason: str, frame: p
         if path.is_file():
             atomic_write(folder / path.name, lambda tmp, source=path: shutil.copy2(source, tmp))
             kept.append(path.name)
-    atomic_write_json(folder / "reason.json", {
-        "asset": asset, "run_id": run_id, "reason": reason, "quarantined_at": stamp,
-        "rows": frame.height if frame is not None else None, "files": kept, **(details or {}),
-    })
+    atomic_write_json(
+        folder / "reason.json",
+        {
+            "asset": asset,
+            "run_id": run_id,
+            "reason": reason,
+            "quarantined_at": stamp,
+            "rows": frame.height if frame is not None else None,
+            "files": kept,
+            **(details or {}),
+        },
+    )
     return folder

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,10 +50,15 @@ def connect(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.Duck
         con.close()
 
 
-def read_arrow(path: Path, sql: str, params: list[object] | None = None) -> pa.Table:
-    """Run a query and return Arrow (zero-copy into polars with `pl.from_arrow`)."""
+def read_arrow(path: Path, sql: str, params: Sequence[object] | None = None) -> pa.Table:
+    """Run a query and return Arrow (zero-copy into polars with `read_frame`)."""
     with connect(path) as con:
-        return con.sql(sql, params=params or None).to_arrow_table()
+        return con.sql(sql, params=list(params) if params else None).to_arrow_table()
+
+
+def read_frame(path: Path, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
+    """Run a query into a polars frame, through Arrow."""
+    return pl.DataFrame(read_arrow(path, sql, params))
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -87,8 +87,9 @@ def _missing_parameters(kwargs: Mapping[str, Any], parameters: Mapping[str, Any]
     return missing
 
 
-def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
-             parameters: Mapping[str, Any] | None = None) -> list[ExpectationOutcome]:
+def validate(
+    frame: pl.DataFrame, expectations: Sequence[Expectation], parameters: Mapping[str, Any] | None = None
+) -> list[ExpectationOutcome]:
     """Run GX on a pandas copy of `frame`; outcomes in the order of `expectations`."""
     if not expectations:
         return []
@@ -102,10 +103,12 @@ def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
         missing = _missing_parameters(e.kwargs, parameters)
         if missing:
             outcomes[e.index] = ExpectationOutcome(
-                e, False, NAME, error=f"suite parameter(s) not provided: {', '.join(missing)}")
+                e, False, NAME, error=f"suite parameter(s) not provided: {', '.join(missing)}"
+            )
             continue
-        gx_expectation, error = _build({"type": e.type, "kwargs": e.kwargs, "severity": e.severity,
-                                        "meta": {**e.meta, _INDEX: e.index}})
+        gx_expectation, error = _build(
+            {"type": e.type, "kwargs": e.kwargs, "severity": e.severity, "meta": {**e.meta, _INDEX: e.index}}
+        )
         if error:
             outcomes[e.index] = ExpectationOutcome(e, False, NAME, error=f"GX cannot build it: {error}")
         else:

@@ -71,8 +71,12 @@ def _temporal_bound(bound: Any, dtype: pl.DataType) -> Any:
             bound = dt.datetime.fromisoformat(bound)
         except ValueError:
             raise Unsupported("not an ISO timestamp") from None
-    if isinstance(bound, dt.datetime) and bound.tzinfo is not None and isinstance(dtype, pl.Datetime) \
-            and dtype.time_zone is not None:
+    if (
+        isinstance(bound, dt.datetime)
+        and bound.tzinfo is not None
+        and isinstance(dtype, pl.Datetime)
+        and dtype.time_zone is not None
+    ):
         return bound.astimezone(ZoneInfo(dtype.time_zone))
     return bound
 
@@ -112,7 +116,7 @@ def _bound_ok(bound: Any, kind: str, dtype: pl.DataType) -> bool:
     if kind == "temporal":
         if dtype == pl.Date:
             return type(bound) is dt.date
-        if isinstance(bound, dt.datetime):
+        if isinstance(bound, dt.datetime) and isinstance(dtype, pl.Datetime):
             return (bound.tzinfo is None) == (dtype.time_zone is None)
     return False
 
@@ -217,8 +221,7 @@ def _compile_map(frame: pl.DataFrame, e: Expectation, kw: Mapping[str, Any]) -> 
     if kind_of == "expect_column_values_to_be_unique":
         if kind not in ("numeric", "string", "bool", "temporal"):
             raise Unsupported("dtype")
-        return _MapCheck(e, ~missing, value.is_duplicated(), mostly, [column], False,
-                         value.filter(~missing).n_unique())
+        return _MapCheck(e, ~missing, value.is_duplicated(), mostly, [column], False, value.filter(~missing).n_unique())
     raise Unsupported(kind_of)
 
 
@@ -302,7 +305,9 @@ def _map_outcome(frame: pl.DataFrame, check: _MapCheck, counts: dict[str, int]) 
             examples = rows.select(check.example_columns).to_dicts()
     success = base == 0 or (float(base) - float(unexpected)) / float(base) >= check.mostly
     return ExpectationOutcome(
-        check.expectation, success, NAME,
+        check.expectation,
+        success,
+        NAME,
         element_count=total,
         missing_count=None if check.counts_missing else total - domain,
         unexpected_count=unexpected,
@@ -319,8 +324,9 @@ def _needed_columns(frame: pl.DataFrame, expectations: Sequence[Expectation]) ->
     return frame.select([c for c in frame.columns if c in wanted])
 
 
-def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
-             parameters: Mapping[str, Any] | None = None) -> list[ExpectationOutcome]:
+def validate(
+    frame: pl.DataFrame, expectations: Sequence[Expectation], parameters: Mapping[str, Any] | None = None
+) -> list[ExpectationOutcome]:
     """Outcomes in the order of `expectations`: supported ones in one pass, the rest through GX."""
     parameters = parameters or {}
     outcomes: dict[int, ExpectationOutcome] = {}
@@ -346,15 +352,24 @@ def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
         exprs.append(domain.alias(f"d{index}"))
         # Uniqueness: counting distinct values is several times cheaper than flagging duplicated
         # rows, and when every value is distinct there is nothing to flag.
-        exprs.append((check.distinct if check.distinct is not None else _unexpected_rows(check).sum())
-                     .alias(f"{'n' if check.distinct is not None else 'u'}{index}"))
+        exprs.append(
+            (check.distinct if check.distinct is not None else _unexpected_rows(check).sum()).alias(
+                f"{'n' if check.distinct is not None else 'u'}{index}"
+            )
+        )
     exprs += [check.value.alias(f"a{check.expectation.index}") for check in aggs]
     values = frame.select(exprs).row(0, named=True) if exprs else {}
-    duplicated = [c for c in maps if c.distinct is not None
-                  and values[f"n{c.expectation.index}"] < values[f"d{c.expectation.index}"]]
+    duplicated = [
+        c
+        for c in maps
+        if c.distinct is not None and values[f"n{c.expectation.index}"] < values[f"d{c.expectation.index}"]
+    ]
     if duplicated:
-        values.update(frame.select(_unexpected_rows(c).sum().alias(f"u{c.expectation.index}")
-                                   for c in duplicated).row(0, named=True))
+        values.update(
+            frame.select(_unexpected_rows(c).sum().alias(f"u{c.expectation.index}") for c in duplicated).row(
+                0, named=True
+            )
+        )
     for check in maps:
         values.setdefault(f"u{check.expectation.index}", 0)
     for check in maps:
@@ -362,7 +377,8 @@ def validate(frame: pl.DataFrame, expectations: Sequence[Expectation],
     for check in aggs:
         observed = check.normalize(values[f"a{check.expectation.index}"])
         outcomes[check.expectation.index] = ExpectationOutcome(
-            check.expectation, check.judge(observed), NAME, observed=observed)
+            check.expectation, check.judge(observed), NAME, observed=observed
+        )
     for outcome in gx_engine.validate(_needed_columns(frame, fallback), fallback, parameters):
         outcomes[outcome.expectation.index] = outcome
     return [outcomes[e.index] for e in expectations]

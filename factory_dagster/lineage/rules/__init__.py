@@ -44,8 +44,9 @@ class Rule:
 
     def finding(self, assets: list[str], evidence: str, fix: str, columns: list[str] | None = None) -> Finding:
         """`assets[0]` is the subject (what an exception matches); the rest are involved."""
-        return Finding(self.id, self.name, self.severity, list(dict.fromkeys(assets)), evidence, fix,
-                       sorted(columns or []))
+        return Finding(
+            self.id, self.name, self.severity, list(dict.fromkeys(assets)), evidence, fix, sorted(columns or [])
+        )
 
 
 RULES: dict[str, Rule] = {}
@@ -53,12 +54,14 @@ RULES: dict[str, Rule] = {}
 
 def rule(rule_id: str, name: str, severity: Severity, describes: str):
     """Register a rule function under an id."""
+
     def register(check: Callable[[Rule, FactoryGraph, ColumnGraph, DebtThresholds], list[Finding]]):
         def bound(graph: FactoryGraph, columns: ColumnGraph, thresholds: DebtThresholds) -> list[Finding]:
             return check(RULES[rule_id], graph, columns, thresholds)
 
         RULES[rule_id] = Rule(rule_id, name, severity, bound, describes)
         return check
+
     return register
 
 

@@ -8,32 +8,54 @@ from factory_dagster.lineage.rules import Finding, Rule, rule
 from factory_dagster.spec.debt import DebtThresholds
 
 DAY = 86400.0
-REPRODUCIBILITY_RECORD = {"seed": "seed", "training_data_sha256": "training-data hash",
-                          "library_versions": "library versions"}
+REPRODUCIBILITY_RECORD = {
+    "seed": "seed",
+    "training_data_sha256": "training-data hash",
+    "library_versions": "library versions",
+}
 
 
-@rule("TD13", "Dead or stale path", "medium",
-      "An asset never materialized, not materialized for too long, or experimental with no reader.")
+@rule(
+    "TD13",
+    "Dead or stale path",
+    "medium",
+    "An asset never materialized, not materialized for too long, or experimental with no reader.",
+)
 def dead_paths(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     findings = []
     for n in graph.of_role(*PIPELINE_ROLES):
         if not graph.has_history:
             pass  # no instance: no evidence about materializations either way
         elif n.last_materialized is None:
-            findings.append(r.finding([n.key], f"{n.key} was never materialized",
-                                      "materialize it, or delete it if nobody needs it"))
+            findings.append(
+                r.finding([n.key], f"{n.key} was never materialized", "materialize it, or delete it if nobody needs it")
+            )
         elif graph.now - n.last_materialized > t.stale_after_days * DAY:
             days = (graph.now - n.last_materialized) / DAY
-            findings.append(r.finding([n.key], f"{n.key} was last materialized {days:.0f} days ago "
-                                      f"(stale after {t.stale_after_days})", "schedule it, or retire it"))
+            findings.append(
+                r.finding(
+                    [n.key],
+                    f"{n.key} was last materialized {days:.0f} days ago (stale after {t.stale_after_days})",
+                    "schedule it, or retire it",
+                )
+            )
         if (n.tags.get("stage") == "experimental" or "experimental" in n.tags) and not n.children:
-            findings.append(r.finding([n.key], f"{n.key} is tagged experimental and nothing reads it",
-                                      "promote it into a product, or delete it"))
+            findings.append(
+                r.finding(
+                    [n.key],
+                    f"{n.key} is tagged experimental and nothing reads it",
+                    "promote it into a product, or delete it",
+                )
+            )
     return findings
 
 
-@rule("TD20", "Reproducibility debt", "medium",
-      "A model without a seed, a training-data hash, a code version or library versions recorded.")
+@rule(
+    "TD20",
+    "Reproducibility debt",
+    "medium",
+    "A model without a seed, a training-data hash, a code version or library versions recorded.",
+)
 def reproducibility(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     findings = []
     for model in graph.of_role("model"):
@@ -47,13 +69,19 @@ def reproducibility(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtT
                 if model.metadata.get(key) in (None, "", "none", {}):
                     missing.append(f"{label} (last training)")
         if missing:
-            findings.append(r.finding([model.key], f"{model.key} lacks {', '.join(missing)}",
-                                      "set `seed:` in the model spec; retrain so the record is written"))
+            findings.append(
+                r.finding(
+                    [model.key],
+                    f"{model.key} lacks {', '.join(missing)}",
+                    "set `seed:` in the model spec; retrain so the record is written",
+                )
+            )
     return findings
 
 
-@rule("TD18", "Monitoring gap", "high",
-      "A model or predictions asset without a freshness policy or without a drift gate.")
+@rule(
+    "TD18", "Monitoring gap", "high", "A model or predictions asset without a freshness policy or without a drift gate."
+)
 def monitoring_gap(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     findings = []
     for n in graph.of_role("model", "predictions"):
@@ -65,9 +93,14 @@ def monitoring_gap(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtTh
         elif not n.drift_gate:
             gaps.append("no drift gate on its scores")
         if gaps:
-            findings.append(r.finding([n.key], f"{n.key}: {'; '.join(gaps)}",
-                                      "declare `freshness:` in the spec; bound distributions (mean, quantiles) "
-                                      "in the GX suite so drift fails or warns the gate"))
+            findings.append(
+                r.finding(
+                    [n.key],
+                    f"{n.key}: {'; '.join(gaps)}",
+                    "declare `freshness:` in the spec; bound distributions (mean, quantiles) "
+                    "in the GX suite so drift fails or warns the gate",
+                )
+            )
     return findings
 
 
@@ -85,7 +118,11 @@ def long_failing_checks(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: D
                 first_failure = run.timestamp
             days = (graph.now - first_failure) / DAY
             if days >= t.failing_check_days:
-                findings.append(r.finding([n.key], f"check {name} on {n.key} has failed ({runs[0].severity}) "
-                                          f"for {days:.1f} days", "fix the data or the expectation; "
-                                          "a check everyone ignores is noise"))
+                findings.append(
+                    r.finding(
+                        [n.key],
+                        f"check {name} on {n.key} has failed ({runs[0].severity}) for {days:.1f} days",
+                        "fix the data or the expectation; a check everyone ignores is noise",
+                    )
+                )
     return findings

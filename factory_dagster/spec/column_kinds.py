@@ -7,10 +7,27 @@ from typing import Literal
 
 Kind = Literal["numeric", "string", "bool", "date", "timestamp", "unknown"]
 
-DECLARED: dict[str, Kind] = {"int": "numeric", "float": "numeric", "string": "string", "bool": "bool",
-                             "date": "date", "timestamp": "timestamp"}
-_DBT_NUMERIC = ("int", "bigint", "smallint", "tinyint", "hugeint", "integer", "double", "float", "real",
-                "decimal", "numeric")
+DECLARED: dict[str, Kind] = {
+    "int": "numeric",
+    "float": "numeric",
+    "string": "string",
+    "bool": "bool",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+_DBT_NUMERIC = (
+    "int",
+    "bigint",
+    "smallint",
+    "tinyint",
+    "hugeint",
+    "integer",
+    "double",
+    "float",
+    "real",
+    "decimal",
+    "numeric",
+)
 
 
 def dbt_kind(data_type: str) -> Kind:

@@ -1,0 +1,280 @@
+"""The dbt model kind: the line's models in dbt_project/models/<line>/ as Dagster assets
+(dagster-dbt), each dbt test an asset check, and a GX gate on a model as a separate blocking check.
+
+Their columns are what the models document (`_models.yml`), read from the manifest.
+"""
+
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from dagster_dbt import (
+    DagsterDbtProjectPreparer,
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from factory_dagster.automation.conditions import follow_upstream
+from factory_dagster.automation.partitions import (
+    Window,
+    full_window,
+    partitions_def,
+    window_from_tags,
+    window_of,
+)
+from factory_dagster.compat import release_duckdb_adapter_connection
+from factory_dagster.gates import history
+from factory_dagster.gates.gate import GATE_CHECK, Gate
+from factory_dagster.products.kind import LINE_TAG, BuildableKind, BuildContext
+from factory_dagster.resources import FactoryResource
+from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.column_kinds import Kind, dbt_kind
+from factory_dagster.spec.dbt_manifest import models_path
+from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.quarantine import quarantine
+from factory_dagster.storage.warehouse import quote, read_arrow, read_frame
+
+
+class DbtModelKind(BuildableKind):
+    """dbt models are declared the dbt way, not in the spec: the manifest lists them."""
+
+    label = "dbt model"
+    readable = True
+
+    def names(self, spec: FactorySpec) -> list[str]:
+        return list(spec.dbt_models)
+
+    def relation(self, spec: FactorySpec, name: str) -> str:
+        return spec.dbt_models[name].relation
+
+    def columns(self, spec: FactorySpec, name: str) -> dict[str, Kind] | None:
+        """The documented columns (with their data_type's kind); None when the model documents none."""
+        return {c: dbt_kind(t) for c, t in spec.dbt_models[name].column_types} or None
+
+    def build(
+        self, spec: FactorySpec, names: list[str], context: BuildContext
+    ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+        assets = build_dbt_assets(spec)
+        partitioned = spec.line.dbt.partitioned
+        for assets_def in assets:
+            if assets_def.partitions_def is not None and partitioned is not None:
+                context.partitioned.update({k.to_user_string(): partitioned.partitions for k in assets_def.keys})
+        checks = [
+            build_table_gate_check(spec, name, context.gates[name], context.partitioned.get(name))
+            for name in names
+            if name in context.gates
+        ]
+        return [*assets, *checks]
+
+
+KIND = DbtModelKind()
+
+
+def dbt_project(project_dir: Path) -> DbtProject:
+    return DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+
+
+def dbt_executable() -> str:
+    """dbt from PATH, else the one installed beside this interpreter (a venv used unactivated)."""
+    return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_cli(project_dir: Path) -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project(project_dir), profiles_dir=str(project_dir), dbt_executable=dbt_executable()
+    )
+
+
+def prepare_dbt_project(project_dir: Path) -> None:
+    """Write the manifest (`dbt parse`): `factory prepare`'s job, never a definitions load's."""
+    dbt_cli(project_dir).cli(["--quiet", "parse"], target_path=Path("target")).wait()
+
+
+def prepare_if_dev(project_dir: Path) -> None:
+    """Under `dagster dev` only, parse the project as Dagster's own dev-mode preparation does, with
+    the dbt `dbt_executable` finds (DbtProject's own preparer wants `dbt` on PATH)."""
+    if DagsterDbtProjectPreparer().using_dagster_dev() and (project_dir / "dbt_project.yml").is_file():
+        prepare_dbt_project(project_dir)
+
+
+RUNS_KEPT = 20
+
+
+def run_target(home: FactoryHome, context: AssetExecutionContext) -> Path:
+    """Where one dbt invocation writes its artifacts and log: under the factory home, not the
+    repository; only the latest RUNS_KEPT invocations are kept."""
+    folder = home.root / "dbt" / "runs"
+    if folder.is_dir():
+        for old in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)[:-RUNS_KEPT]:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder / f"{context.op_def.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+
+
+FULL_REFRESH_TAG = "factory/dbt_full_refresh"
+
+
+def _refresh_args(context: AssetExecutionContext) -> list[str]:
+    """`--full-refresh` when the run asks for it (after a model's columns changed, for instance)."""
+    return ["--full-refresh"] if context.run.tags.get(FULL_REFRESH_TAG) == "true" else []
+
+
+class FactoryDbtTranslator(DagsterDbtTranslator):
+    """dbt models follow their upstream automatically, once its blocking checks passed; each
+    carries its line's tag (the group comes from `meta.dagster` in dbt_project.yml)."""
+
+    def __init__(self, line: str, settings: DagsterDbtTranslatorSettings | None = None):
+        super().__init__(settings=settings)
+        self.line = line
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        return {**super().get_tags(dbt_resource_props), LINE_TAG: self.line}
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        return follow_upstream()
+
+
+def _partition_rows(spec: FactorySpec, warehouse: Path, events: list[Any], window: Window) -> Iterator[Any]:
+    """Add per-day row counts to the partitioned models' outputs (read after dbt has finished)."""
+    partitioned = spec.line.dbt.partitioned
+    assert partitioned is not None  # only the partitioned models' step counts rows per day
+    column = quote(partitioned.date_column)
+    for event in events:
+        if isinstance(event, dg.Output) and event.output_name in spec.dbt_models:
+            model = spec.dbt_models[event.output_name]
+            if partitioned.date_column in model.columns:
+                rows = read_arrow(
+                    warehouse,
+                    f"select cast({column} as date) as day, count(*) as n from {model.relation} "
+                    f"where {column} between ? and ? group by all",
+                    [window.first, window.last],
+                )
+                counts = {
+                    str(d): n for d, n in zip(rows.column("day").to_pylist(), rows.column("n").to_pylist(), strict=True)
+                }
+                event = event.with_metadata(
+                    {
+                        **event.metadata,
+                        "factory/partition_rows": dg.MetadataValue.json({k: counts.get(k, 0) for k in window.keys}),
+                    }
+                )
+        yield event
+
+
+def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
+    """The dbt project as assets: the partitioned selection (run per window) and the rest."""
+    if spec.dbt_project_dir is None:
+        return []
+    project = dbt_project(spec.dbt_project_dir)
+    translator = FactoryDbtTranslator(spec.name, settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+    partitioned = spec.line.dbt.partitioned
+    line_models = f"path:{models_path(spec.name)}"
+    definitions = []
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=translator,
+        name=f"{spec.name}_dbt_models",
+        select=line_models,
+        exclude=partitioned.select if partitioned else None,
+    )
+    def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource) -> Iterator[Any]:
+        try:
+            yield from (
+                dbt.cli(
+                    ["build", *_refresh_args(context)], context=context, target_path=run_target(factory.paths, context)
+                )
+                .stream()
+                .fetch_row_counts()
+                .fetch_column_metadata()
+            )
+        finally:
+            release_duckdb_adapter_connection()
+
+    definitions.append(_dbt_models)
+    if partitioned is None:
+        return definitions
+    partitions = spec.partitions[partitioned.partitions]
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=translator,
+        name=f"{spec.name}_dbt_{partitioned.partitions}_models",
+        select=f"{line_models},{partitioned.select}",  # the intersection: the line's partitioned models
+        partitions_def=partitions_def(partitions),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def _partitioned_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource
+    ) -> Iterator[Any]:
+        window = window_of(context, partitions)
+        window_vars = {"min_date": window.first.isoformat(), "max_date": window.last.isoformat()}
+        refresh = _refresh_args(context)
+        if refresh and window != full_window(partitions):
+            raise dg.Failure(
+                description="a dbt full refresh rebuilds the partitioned models from scratch: run it "
+                "over every partition (factory build --full-refresh, no --start/--end)",
+                allow_retries=False,
+            )
+        try:
+            invocation = dbt.cli(
+                ["build", "--vars", json.dumps(window_vars), *refresh],
+                context=context,
+                target_path=run_target(factory.paths, context),
+            )
+            events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
+        finally:
+            release_duckdb_adapter_connection()
+        yield from _partition_rows(spec, factory.paths.warehouse, events, window)
+
+    definitions.append(_partitioned_models)
+    return definitions
+
+
+def build_table_gate_check(
+    spec: FactorySpec, product: str, gate: Gate, partitions: str | None = None
+) -> dg.AssetChecksDefinition:
+    """A gate on a dbt model, run as a separate blocking check after dbt builds the table.
+
+    dbt has already replaced the table when the check runs, so the gate cannot keep it from
+    readers; it keeps everything downstream from being rebuilt on it (blocking), and quarantines
+    a copy. `partitions`: the model's partitions, if any: the gate then reads the run's window only.
+    """
+    check_spec = gate.check_spec()
+    partitions_spec = spec.partitions[partitions] if partitions else None
+    date_column = spec.line.dbt.partitioned.date_column if partitions and spec.line.dbt.partitioned else None
+
+    @dg.asset_check(
+        asset=gate.asset_key,
+        name=GATE_CHECK,
+        blocking=True,
+        description=check_spec.description,
+        metadata=check_spec.metadata,
+    )
+    def _gate(context: dg.AssetCheckExecutionContext, factory: FactoryResource) -> dg.AssetCheckResult:
+        home = factory.paths
+        sql, params, parameters = f"select * from {KIND.relation(spec, product)}", [], None
+        if partitions_spec is not None and date_column is not None:
+            window = window_from_tags(context.run.tags, partitions_spec) or full_window(partitions_spec)
+            sql += f" where {quote(date_column)} between ? and ?"
+            params, parameters = [window.first, window.last], window.parameters()
+        frame = read_frame(home.warehouse, sql, params)
+        result = gate.evaluate(frame, parameters)
+        history.record(home, gate.asset, context.run.run_id, result)
+        extra = {}
+        if result.blocking:
+            folder = quarantine(home, gate.asset, context.run.run_id, result.reason(), frame)
+            extra = {"quarantine": str(folder)}
+        return gate.check_result(result, extra)
+
+    return _gate

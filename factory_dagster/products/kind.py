@@ -1,0 +1,110 @@
+"""What every product kind's module shares: the asset arguments every product carries, its code
+version, and its column lineage as Dagster metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import BaseModel
+
+from factory_dagster.automation.conditions import freshness_policy
+from factory_dagster.automation.partitions import partitions_def
+from factory_dagster.gates.gate import Gate
+from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.product import ProductKind, ProductSpec
+from factory_dagster.spec.time import PartitionsSpec
+
+LINE_TAG = "factory/line"  # on every asset of a line: which line declared it
+ColumnDeps = dict[str, list[tuple[str, str]]]  # column → [(upstream asset key, upstream column)]
+
+
+@dataclass
+class BuildContext:
+    """What a kind's builder gets besides the spec: the line's gates and partitioned products."""
+
+    gates: dict[str, Gate] = field(default_factory=dict)  # by asset key
+    partitioned: dict[str, str] = field(default_factory=dict)  # product name → its partitions' name
+
+
+class BuildableKind(ProductKind):
+    """A product kind that also builds its Dagster assets (and says where its columns come from)."""
+
+    def lineage(self, spec: FactorySpec, name: str) -> ColumnDeps:
+        """Each output column's upstream (asset key, column) pairs; empty when not declared."""
+        return {}
+
+    def build(
+        self, spec: FactorySpec, names: list[str], context: BuildContext
+    ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+        raise NotImplementedError
+
+
+def code_version(entries: Iterable[BaseModel | str], code: Iterable[object] = ()) -> str:
+    """A code version that changes exactly when what computes the product changes: the spec
+    entries it is built from, and the source of the code (functions, classes, modules, or a
+    module's file, to hash it without importing it) that computes it."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(entry.encode() if isinstance(entry, str) else entry.model_dump_json().encode())
+    for obj in code:
+        digest.update(obj.read_bytes() if isinstance(obj, Path) else inspect.getsource(obj).encode())  # type: ignore[arg-type]
+    return digest.hexdigest()[:16]
+
+
+def product_asset(
+    spec: FactorySpec,
+    product: ProductSpec,
+    *,
+    key: dg.AssetKey | str,
+    kinds: set[str],
+    version: str,
+    partitions: PartitionsSpec | None = None,
+    gate: Gate | None = None,
+    deps: Sequence[dg.AssetKey | dg.AssetDep | str] | None = None,
+    automation: dg.AutomationCondition | None = None,
+    check_specs: Sequence[dg.AssetCheckSpec] = (),
+    output_required: bool | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`@dg.asset` with the arguments every product carries: key, owner, description, group (the
+    line's by default), tags (the line's among them), code version, partitions with a single-run
+    backfill policy, freshness, automation, its gate as a blocking check, and metadata."""
+    checks = [*([gate.check_spec()] if gate else []), *check_specs]
+    return dg.asset(
+        **{
+            "key": key,
+            "deps": deps,
+            "group_name": product.group or spec.name,
+            "owners": [product.owner],
+            "description": product.description,
+            "kinds": kinds,
+            "tags": {**product.tags, LINE_TAG: spec.name},
+            "code_version": version,
+            "partitions_def": partitions_def(partitions) if partitions else None,
+            "backfill_policy": dg.BackfillPolicy.single_run() if partitions else None,
+            "freshness_policy": freshness_policy(product.freshness),
+            "automation_condition": automation,
+            "check_specs": checks or None,
+            "output_required": gate is None if output_required is None else output_required,
+            "metadata": metadata or {},
+        }
+    )
+
+
+def lineage_metadata(lineage: ColumnDeps) -> dg.TableColumnLineage:
+    """Column lineage as Dagster's `dagster/column_lineage` metadata."""
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [
+                dg.TableColumnDep(asset_key=dg.AssetKey.from_user_string(asset), column_name=upstream)
+                for asset, upstream in deps
+            ]
+            for column, deps in lineage.items()
+        }
+    )

@@ -1,0 +1,51 @@
+"""The private APIs the factory still needs, named: an upgrade that removes one fails here first."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+
+import pytest
+
+from factory_dagster.compat import PRIVATE_APIS
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "factory_dagster"
+
+
+@pytest.mark.parametrize("api", sorted(PRIVATE_APIS))
+def test_each_private_api_still_exists(api: str) -> None:
+    module_name, _, attribute = api.rpartition(".")
+    module_name, _, owner = module_name.rpartition(".")
+    try:
+        owner_object = getattr(importlib.import_module(module_name), owner)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"private API {api} is gone ({exc}): {PRIVATE_APIS[api]}; update factory_dagster/compat.py")
+    assert hasattr(owner_object, attribute), (
+        f"private API {api} is gone: {PRIVATE_APIS[api]}; update factory_dagster/compat.py"
+    )
+
+
+def test_no_private_import_outside_the_compatibility_module() -> None:
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "compat.py":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            stripped = line.strip()
+            if stripped.startswith(("import ", "from ")) and (
+                "dagster._" in stripped
+                or "dagster_dbt._" in stripped
+                or stripped.startswith(("from dbt.", "import dbt"))
+                or ".dbt_project import" in stripped
+            ):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {stripped}")
+    assert offenders == []
+
+
+def test_release_closes_the_adapter_handle_dbt_duckdb_keeps() -> None:
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    from factory_dagster.compat import release_duckdb_adapter_connection
+
+    release_duckdb_adapter_connection()
+    assert DuckDBConnectionManager._ENV is None
