@@ -25,15 +25,14 @@ from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactoryRoot, FactorySpec, find_root
 from factory_dagster.spec.across_lines import check_across_lines
 from factory_dagster.spec.loader import raise_all
-from factory_dagster.storage.home import FactoryHome, resolve_home
+from factory_dagster.storage.home import resolve_home
 
 
-def build_gates(spec: FactorySpec, home: FactoryHome | None = None) -> dict[str, Gate]:
-    """A gate for every asset that has a suite in expectations/<line>/, by asset key; with a
-    factory home, GX's parse of each suite is remembered there."""
+def build_gates(spec: FactorySpec) -> dict[str, Gate]:
+    """A gate for every asset that has a suite in expectations/<line>/, by asset key."""
     if not spec.suites_dir.is_dir():
         return {}
-    suites = load_suites(spec.suites_dir, spec.asset_columns(), home.gx_parsed if home else None)
+    suites = load_suites(spec.suites_dir, spec.asset_columns())
     return {
         key: Gate(dg.AssetKey.from_user_string(key), suite, spec.line.gates.engine) for key, suite in suites.items()
     }
@@ -114,7 +113,7 @@ def _definitions(specs: list[FactorySpec], home_path: Path) -> dg.Definitions:
     dbt_projects = {project for s in specs if (project := s.dbt_project_dir) is not None}
     if dbt_projects:  # one dbt project for every line (dbt_project/ under the factory root)
         resources["dbt"] = dbt_cli(next(iter(dbt_projects)))
-    gates = {spec.name: build_gates(spec, FactoryHome(home_path)) for spec in specs}
+    gates = {spec.name: build_gates(spec) for spec in specs}
     built = {spec.name: build_line(spec, gates[spec.name]) for spec in specs}
     # An AssetChecksDefinition is an AssetsDefinition too: tell them apart by the narrower type.
     checks = [c for spec in specs for c in built[spec.name] if isinstance(c, dg.AssetChecksDefinition)]

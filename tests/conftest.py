@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
+
+from factory_dagster.storage.home import FactoryHome
 
 REPO = Path(__file__).resolve().parent.parent
 FLIGHTS = REPO / "lines" / "flights"  # the shipped flights line, in the repository's factory root
@@ -102,17 +105,38 @@ def build_all(
     return defs, instance, report
 
 
-@pytest.fixture(scope="session")
-def flights_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
-    """The shipped flights line (only that line) built into one temporary factory home."""
-    home = tmp_path_factory.mktemp("factory_home")
+def build_shipped_line(home: Path, line: str) -> Build:
+    """A shipped line built into `home` with nothing of the caller's environment; the variables
+    the build exported (FACTORY_HOME, DAGSTER_HOME) are undone, so later tests choose their own."""
     saved = dict(os.environ)
     for name in ("DAGSTER_HOME", "FACTORY_ROOT", "FACTORY_LINES", "FACTORY_HOME"):
         os.environ.pop(name, None)
     try:
-        defs, instance, first = build_all(home)
-        assert first.success, f"the flights line did not build: {first.failures}"
-    finally:  # the build exported FACTORY_HOME and DAGSTER_HOME: later tests choose their own
+        defs, instance, report = build_all(home, line=line)
+        assert report.success, f"the {line} line did not build: {report.failures}"
+    finally:
         os.environ.clear()
         os.environ.update(saved)
-    yield Build(home=home, instance=instance, defs=defs, reports=[first])
+    return Build(home=home, instance=instance, defs=defs, reports=[report])
+
+
+@pytest.fixture(scope="session")
+def flights_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The shipped flights line (only that line) built into one temporary factory home."""
+    return build_shipped_line(tmp_path_factory.mktemp("factory_home"), "flights")
+
+
+def query(build: Build, sql: str) -> list[tuple]:
+    """Rows of a query on a build's warehouse."""
+    con = duckdb.connect(str(FactoryHome(build.home).warehouse))
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def latest_metadata(build: Build, key: str) -> dict:
+    """The plain metadata values of an asset's latest materialization in a build."""
+    event = build.instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+    assert event is not None and event.asset_materialization is not None, f"{key} was never materialized"
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}

@@ -20,7 +20,7 @@ from factory_dagster.products import load_line
 from factory_dagster.products.model import model_registry
 from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import FLIGHTS, Build, build_all
+from tests.conftest import FLIGHTS, Build, build_all, latest_metadata, query
 
 pytestmark = pytest.mark.e2e
 LINE_TAG = "factory/line"  # every asset of a line carries it, valued with the line's name
@@ -44,20 +44,6 @@ def source_rows(file: str) -> int:
     else:
         text = path.read_text()
     return sum(1 for _ in csv.reader(io.StringIO(text))) - 1
-
-
-def query(build: Build, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(FactoryHome(build.home).warehouse))
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
-
-
-def latest_metadata(build: Build, key: str) -> dict:
-    event = build.instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
-    assert event is not None, f"{key} was never materialized"
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
 def test_the_whole_graph_materializes(flights_build: Build) -> None:

@@ -60,21 +60,45 @@ def test_every_product_the_issue_names_has_a_gate() -> None:
         assert gate.check_spec().blocking
 
 
-def test_a_suite_gx_cannot_parse_fails_at_load(line_with_suites, tmp_path: Path) -> None:
+def validate_error(spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """What `factory validate` says (one line) of a line whose suites GX parses."""
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", *line_args(spec_dir), "--home", str(tmp_path / "home")])
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    return lines[0].removeprefix("error: ")
+
+
+def test_a_suite_gx_cannot_parse_fails_validate_not_the_load(line_with_suites, tmp_path: Path, capsys) -> None:
     spec_dir, suites = line_with_suites
     path = edit_suite(
         suites, "raw.airlines", lambda d: d["expectations"][2].update({"type": "expect_column_values_to_be_purple"})
     )
-    message = load_error(spec_dir, tmp_path)
+    build_definitions(spec_dir, home=tmp_path / "home")  # definitions load does not import GX
+    message = validate_error(spec_dir, tmp_path, capsys)
     assert message.startswith(f"{display_path(path)}: expectations[2]: GX cannot parse it: ")
     assert "expect_column_values_to_be_purple" in message
 
 
-def test_bad_expectation_arguments_fail_at_load(line_with_suites, tmp_path: Path) -> None:
+def test_bad_expectation_arguments_fail_validate(line_with_suites, tmp_path: Path, capsys) -> None:
     spec_dir, suites = line_with_suites
     path = edit_suite(suites, "raw.planes", lambda d: d["expectations"][4]["kwargs"].update({"min_value": "old"}))
-    message = load_error(spec_dir, tmp_path)
+    message = validate_error(spec_dir, tmp_path, capsys)
     assert message.startswith(f"{display_path(path)}: expectations[4]: GX cannot parse it: ")
+
+
+def test_a_suite_gx_cannot_run_fails_its_gate_closed(line_with_suites) -> None:
+    spec_dir, suites = line_with_suites
+    edit_suite(
+        suites, "raw.airlines", lambda d: d["expectations"][2].update({"type": "expect_column_values_to_be_purple"})
+    )
+    gate = build_gates(load_line(spec_dir))["raw/airlines"]
+    frame = pl.DataFrame({"carrier": ["9E", "AA"], "name": ["Endeavor Air Inc.", "American Airlines Inc."]})
+    result = gate.evaluate(frame)
+    assert result.blocking
+    purple = next(o for o in result.outcomes if o.expectation.type == "expect_column_values_to_be_purple")
+    assert purple.failed and purple.error
 
 
 def test_a_suite_naming_a_missing_column_fails_at_load(line_with_suites, tmp_path: Path) -> None:

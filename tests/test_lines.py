@@ -135,14 +135,6 @@ def test_loading_definitions_changes_no_environment_and_writes_no_file(
     defs.resolve_asset_graph()
     defs.get_repository_def()
     assert dict(os.environ) == environment
-    # The one write: markers of the suites GX has parsed, under the factory home.
-    written = set(listing()) - set(files)
-    parsed = home / "gates" / ".parsed"
-    assert written and all(parsed == Path(p) or parsed in Path(p).parents or Path(p) in parsed.parents for p in written)
-    assert {p: files[p] for p in files} == {p: s for p, s in listing().items() if p in files}
-    files = listing()
-    build_definitions(lines, root=root, home=home).resolve_asset_graph()  # a second load: nothing at all
-    assert dict(os.environ) == environment
     assert listing() == files
 
 

@@ -10,8 +10,6 @@ import csv
 import datetime as dt
 import importlib.util
 import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -26,7 +24,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.artifacts import ModelRegistry
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import REPO, Build, build_all
+from tests.conftest import REPO, Build, build_shipped_line, latest_metadata, query
 
 pytestmark = pytest.mark.e2e
 
@@ -79,40 +77,17 @@ def predictions_spec() -> dict:
 
 
 @pytest.fixture(scope="module")
-def seattle_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
+def seattle_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     """The seattle_weather line built once into a temporary factory home."""
-    home = tmp_path_factory.mktemp("seattle_home")
-    saved = dict(os.environ)
-    for name in ("DAGSTER_HOME", "FACTORY_SPECS", "FACTORY_HOME", "FACTORY_LINES"):
-        os.environ.pop(name, None)
-    try:
-        defs, instance, report = build_all(home, line=LINE)
-    finally:  # the build exported FACTORY_HOME and DAGSTER_HOME: later tests choose their own
-        os.environ.clear()
-        os.environ.update(saved)
-    yield Build(home=home, instance=instance, defs=defs, reports=[report])
-
-
-def query(build: Build, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(FactoryHome(build.home).warehouse), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
+    return build_shipped_line(tmp_path_factory.mktemp("seattle_home"), LINE)
 
 
 def table(build: Build, sql: str) -> pl.DataFrame:
     con = duckdb.connect(str(FactoryHome(build.home).warehouse), read_only=True)
     try:
-        return pl.from_arrow(con.sql(sql).to_arrow_table())
+        return pl.DataFrame(con.sql(sql).to_arrow_table())
     finally:
         con.close()
-
-
-def latest_metadata(build: Build, key: str) -> dict:
-    event = build.instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
-    assert event is not None, f"{key} was never materialized"
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
 def read_features(build: Build) -> pl.DataFrame:

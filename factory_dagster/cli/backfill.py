@@ -24,7 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="SELECTION",
         help="Dagster asset selection, narrowed to its partitioned assets (default: all of them)",
     )
-    parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
+    parser.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="skip `factory prepare` (dbt parse, GX parse of the suites) before loading",
+    )
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser
 
@@ -45,7 +49,7 @@ def print_partitions(console: Console, report: RunReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(prepare=not args.no_prepare)
+    loaded = load(args, prepare=not args.no_prepare)
     runs = plan(loaded, args.select, args.start, args.end, partitioned_only=True)
     console = Console(file=sys.stdout, highlight=False)
     success = True

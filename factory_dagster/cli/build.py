@@ -50,7 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--full-refresh", action="store_true", help="rebuild the dbt models from scratch (after their columns changed)"
     )
-    parser.add_argument("--no-prepare", action="store_true", help="skip `dbt parse` before loading")
+    parser.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="skip `factory prepare` (dbt parse, GX parse of the suites) before loading",
+    )
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser
 
@@ -166,7 +170,7 @@ def record_lineage(
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(prepare=not args.no_prepare)
+    loaded = load(args, prepare=not args.no_prepare)
     runs = plan(loaded, args.select, args.start, args.end, full_refresh=args.full_refresh)
     # Bound now: while the run executes, sys.stdout goes to the run's log file.
     console = Console(file=sys.stdout, highlight=False)

@@ -76,26 +76,33 @@ class Loaded:
         return next((spec for spec in self.specs if spec.name == line), None)
 
 
-def load(prepare: bool = False) -> Loaded:
-    """Load the lines and build their definitions; spec errors end the command with one line each.
+def load(args: argparse.Namespace, prepare: bool = False, check_suites: bool = False) -> Loaded:
+    """Load the lines (`--line`, else the configured ones) and build their definitions; spec
+    errors end the command with one line each.
 
-    `prepare`: parse the dbt project first (`dbt parse`), as `factory prepare` does.
+    `prepare`: parse the dbt project first (`dbt parse`) and let GX parse every suite, as
+    `factory prepare` does; `check_suites`: only the latter (definitions loads do neither).
     """
-    from factory_dagster.factory import build_definitions
+    from factory_dagster.factory import build_definitions, build_gates
+    from factory_dagster.gates.suites import check_with_gx
     from factory_dagster.products.dbt_model import prepare_dbt_project
 
+    home = FactoryHome.resolve()
     try:
         root = find_root()
         if prepare and (root.dbt_project_dir / "dbt_project.yml").is_file():
             prepare_dbt_project(root.dbt_project_dir)
-        specs = load_factory(root)
+        specs = load_factory(root, getattr(args, "lines", None))
     except SpecError as exc:
         fail(str(exc))
     except Exception as exc:  # dbt parse errors surface here when preparing
         fail(f"cannot prepare the dbt project: {first_line(exc)}")
-    home = FactoryHome.resolve()
     try:
         defs = build_definitions(specs=specs, home=home.root)
+        if prepare or check_suites:
+            for spec in specs:
+                for gate in build_gates(spec).values():
+                    check_with_gx(gate.suite, home.gx_parsed)
     except SpecError as exc:  # e.g. a GX suite that does not fit its asset
         fail(str(exc))
     return Loaded(root, specs, defs, home)

@@ -32,11 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
+    loaded = load(args)
     instance = factory_instance(loaded.home)
     results = {}
     for spec in loaded.specs:
-        gates = build_gates(spec, loaded.home)
+        gates = build_gates(spec)
         try:
             results[spec.name] = assess(spec, loaded.defs, instance, {k: g.suite for k, g in gates.items()})
         except SpecError as exc:

@@ -44,8 +44,8 @@ def _last_results(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> dict
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
-    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec, loaded.home).items()}
+    loaded = load(args)
+    gates = {key: gate for spec in loaded.specs for key, gate in build_gates(spec).items()}
     instance = factory_instance(loaded.home)
     last = _last_results(instance, [gate.asset_key for gate in gates.values()])
     rows = []

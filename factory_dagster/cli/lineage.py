@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
+    loaded = load(args)
     instance = factory_instance(loaded.home)
     graphs = [build_graph(spec, loaded.defs, instance) for spec in loaded.specs]  # lines share no asset
     for graph in graphs:

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
+    loaded = load(args)
     graph = loaded.defs.resolve_asset_graph()
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for key in sorted(graph.materializable_asset_keys):

@@ -8,11 +8,13 @@ from factory_dagster.cli.common import console, load
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return subparsers.add_parser("prepare", help="parse the dbt project (writes target/manifest.json)")
+    return subparsers.add_parser(
+        "prepare", help="parse the dbt project (writes target/manifest.json) and let GX parse every suite"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(prepare=True)
+    loaded = load(args, prepare=True)
     where = loaded.root.dbt_project_dir
     console.print(
         f"prepared {where / 'target' / 'manifest.json'}"

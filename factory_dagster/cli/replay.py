@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
+    loaded = load(args)
     with_landing = {n: spec for spec in loaded.specs for n, s in spec.sources.items() if s.landing}
     names = [args.source] if args.source else list(with_landing)
     if not names or any(n not in with_landing for n in names):

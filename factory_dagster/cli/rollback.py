@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
+    loaded = load(args)
     loaded.line_of("models", args.model, "model")
     try:
         served, previous = rollback(loaded.home, factory_instance(loaded.home), args.model, args.to)

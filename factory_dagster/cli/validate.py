@@ -9,11 +9,11 @@ from factory_dagster.spec.errors import display_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return subparsers.add_parser("validate", help="validate the spec and definitions")
+    return subparsers.add_parser("validate", help="validate the specs, the definitions and every GX suite")
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load()
+    loaded = load(args, check_suites=True)
     for spec in loaded.specs:
         console.print(
             f"ok: line {spec.name} ({display_path(spec.spec_dir)}): {len(spec.sources)} sources, "

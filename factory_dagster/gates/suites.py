@@ -1,8 +1,9 @@
 """GX 1.x expectation suites stored as JSON files, one per gated asset, named after its key.
 
-`expectations/raw.flights.json` gates the asset `raw/flights`. Suites are checked at definitions
-load without importing GX (structure, severities, the columns they name); GX itself parses each
-suite too, once per file content (cached), since importing GX costs seconds.
+`expectations/<line>/raw.flights.json` gates the asset `raw/flights`. Suites are checked at
+definitions load without importing GX (structure, severities, the columns they name). GX itself
+parses each suite when `factory prepare`, `validate` or `build` asks (`check_with_gx`), once per
+file content, since importing GX costs seconds; a suite GX cannot run fails its gate closed.
 """
 
 from __future__ import annotations
@@ -148,11 +149,8 @@ def check_with_gx(suite: Suite, cache: Path | None) -> None:
         pass
 
 
-def load_suites(
-    suites_dir: Path, asset_columns: Mapping[str, set[str] | None], cache: Path | None = None
-) -> dict[str, Suite]:
-    """Suites by gated asset key. A suite for an unknown asset, or naming unknown columns, or that
-    GX cannot parse, is an error. `cache`: where to remember the suites GX has parsed."""
+def load_suites(suites_dir: Path, asset_columns: Mapping[str, set[str] | None]) -> dict[str, Suite]:
+    """Suites by gated asset key. A suite for an unknown asset, or naming unknown columns, is an error."""
     if not suites_dir.is_dir():
         raise _error(suites_dir, "line.gates.suites_dir", "expectations folder not found")
     suites: dict[str, Suite] = {}
@@ -163,6 +161,5 @@ def load_suites(
                 path, "name", f"no asset {suite.asset_key!r} to gate (assets: {', '.join(sorted(asset_columns))})"
             )
         check_columns(suite, asset_columns[suite.asset_key], suite.asset_key)
-        check_with_gx(suite, cache)
         suites[suite.asset_key] = suite
     return suites
