@@ -129,7 +129,7 @@ def _refresh_args(context: AssetExecutionContext) -> list[str]:
 
 class FactoryDbtTranslator(DagsterDbtTranslator):
     """dbt models follow their upstream automatically, once its blocking checks passed; each
-    carries its line's tag (the group comes from `meta.dagster` in dbt_project.yml)."""
+    carries its line's tag and is in its line's group."""
 
     def __init__(self, line: str, settings: DagsterDbtTranslatorSettings | None = None):
         super().__init__(settings=settings)
@@ -137,6 +137,10 @@ class FactoryDbtTranslator(DagsterDbtTranslator):
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         return {**super().get_tags(dbt_resource_props), LINE_TAG: self.line}
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """`meta.dagster.group` if the project sets one, else the line's group."""
+        return super().get_group_name(dbt_resource_props) or self.line
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return follow_upstream()
