@@ -31,7 +31,7 @@ from factory_dagster.lineage.openlineage import SPEC, client, emit, emit_run, le
 from factory_dagster.products import load_line
 from factory_dagster.spec.line import OpenLineageSpec
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import REPO, Build
+from tests.conftest import FLIGHTS, REPO, Build
 
 SCHEMAS = REPO / "tests" / "fixtures" / "openlineage"
 
@@ -409,7 +409,7 @@ def test_events_go_to_an_http_endpoint_with_the_key_from_the_environment(
     monkeypatch.setenv("OPENLINEAGE_URL", endpoint)
     monkeypatch.setenv("OPENLINEAGE_API_KEY", "secret-token")
     home = FactoryHome(tmp_path / "home")
-    spec = load_line()
+    spec = load_line(FLIGHTS)
     run_id = flights_build.reports[0].run_id
     sent = emit_run(spec, flights_build.defs, home, flights_build.instance, run_id)
     assert sent == len(Collector.received) == 2 * len(flights_build.reports[0].selected)
