@@ -28,7 +28,7 @@ def cold(code: str, env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Cold definitions load against its floor.")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--line", action="append", help="lines to load (default: factory.yaml's)")
     args = parser.parse_args()
