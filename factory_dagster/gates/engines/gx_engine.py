@@ -5,7 +5,6 @@ GX is imported here, inside the functions, so that loading definitions never pay
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -13,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from factory_dagster.gates.engines.parameters import PARAMETER, is_parameter, parameter_names
 from factory_dagster.gates.outcome import ExpectationOutcome
 from factory_dagster.gates.suites import Expectation
 
@@ -77,13 +77,8 @@ def _missing_parameters(kwargs: Mapping[str, Any], parameters: Mapping[str, Any]
     """Suite parameters an expectation uses that were not provided (GX would fail the whole suite)."""
     missing = []
     for value in kwargs.values():
-        if isinstance(value, dict) and "$PARAMETER" in value:
-            expression = str(value["$PARAMETER"])
-            try:
-                names = [n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)]
-            except SyntaxError:
-                names = [expression]
-            missing += [n for n in names if n not in parameters]
+        if is_parameter(value):
+            missing += [n for n in parameter_names(value[PARAMETER]) if n not in parameters]
     return missing
 
 
@@ -93,8 +88,6 @@ def validate(
     """Run GX on a pandas copy of `frame`; outcomes in the order of `expectations`."""
     if not expectations:
         return []
-    import great_expectations as gx
-
     by_index = {e.index: e for e in expectations}
     outcomes: dict[int, ExpectationOutcome] = {}
     built = []
@@ -117,18 +110,19 @@ def validate(
         return [outcomes[e.index] for e in expectations]
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
     try:
-        result = batch.validate(
-            gx.ExpectationSuite(name="factory_gate", expectations=built),
-            expectation_parameters=parameters,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
-        )
-    except Exception as exc:  # GX failed the whole suite: every expectation it held failed
-        reason = " ".join(str(exc).split())[:300]
+        results = _run(batch, built, parameters)
+    except Exception:
+        # GX fails a whole suite for one expectation it cannot evaluate (a parameter expression,
+        # say): run them one by one, so that only the culprits error.
+        results = []
         for gx_expectation in built:
-            expectation = by_index[gx_expectation.meta[_INDEX]]
-            outcomes[expectation.index] = ExpectationOutcome(expectation, False, NAME, error=reason)
-        return [outcomes[e.index] for e in expectations]
-    for item in result.results:
+            try:
+                results += _run(batch, [gx_expectation], parameters)
+            except Exception as exc:  # GX raises many types: each is this expectation's error
+                expectation = by_index[gx_expectation.meta[_INDEX]]
+                reason = " ".join(str(exc).split())[:300]
+                outcomes[expectation.index] = ExpectationOutcome(expectation, False, NAME, error=reason)
+    for item in results:
         expectation = by_index[item.expectation_config.meta[_INDEX]]
         data = item.result or {}
         error = _error_message(item.exception_info)
@@ -145,3 +139,14 @@ def validate(
             error=error,
         )
     return [outcomes[e.index] for e in expectations]
+
+
+def _run(batch: Any, built: list[Any], parameters: Mapping[str, Any]) -> list[Any]:
+    import great_expectations as gx
+
+    result = batch.validate(
+        gx.ExpectationSuite(name="factory_gate", expectations=built),
+        expectation_parameters=parameters,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
+    )
+    return list(result.results)

@@ -1,15 +1,15 @@
-"""The fast path: supported expectations compiled to one polars aggregate pass.
+"""The fast path: supported expectations compiled to one polars aggregate pass per row condition.
 
 It reproduces GX's pandas semantics (NaN is missing, `mostly`, which rows count for the percent,
-the first 20 unexpected values in row order), proven by `tests/test_gate_parity.py`. Anything it
-does not support exactly (a type, a column dtype, a bound of another type) goes to GX.
+the first 20 unexpected values in row order, a row condition filtering the rows before every
+metric), proven by `tests/test_gate_parity.py`. It evaluates only what it supports exactly (types,
+their arguments, column dtypes, row conditions, suite parameter forms); everything else, including
+arguments GX would refuse, goes to GX, which gives its own verdict or error.
 """
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,49 +18,66 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from factory_dagster.gates.engines import gx_engine
+from factory_dagster.gates.engines.conditions import Unsupported, is_number, row_filter
+from factory_dagster.gates.engines.parameters import resolve
 from factory_dagster.gates.outcome import ExpectationOutcome
 from factory_dagster.gates.suites import Expectation
 
 NAME = "polars"
 
+_CONDITION = {"row_condition", "condition_parser"}
+_BOUNDS = {"min_value", "max_value", "strict_min", "strict_max"}
+_COLUMN_MAP = {"column", "mostly"} | _CONDITION
+_COLUMN_AGGREGATE = {"column"} | _BOUNDS | _CONDITION
+_STAT_TYPES = (
+    "expect_column_mean_to_be_between",
+    "expect_column_min_to_be_between",
+    "expect_column_max_to_be_between",
+    "expect_column_median_to_be_between",
+    "expect_column_sum_to_be_between",
+    "expect_column_stdev_to_be_between",
+    "expect_column_unique_value_count_to_be_between",
+    "expect_column_proportion_of_unique_values_to_be_between",
+)
+# The arguments the fast path understands, per type: any other argument (a typo GX refuses, an
+# option it does not model) sends the expectation to GX.
+ARGUMENTS: dict[str, set[str]] = {
+    "expect_column_values_to_not_be_null": _COLUMN_MAP,
+    "expect_column_values_to_be_null": _COLUMN_MAP,
+    "expect_column_values_to_be_between": _COLUMN_MAP | _BOUNDS,
+    "expect_column_values_to_be_in_set": _COLUMN_MAP | {"value_set"},
+    "expect_column_values_to_not_be_in_set": _COLUMN_MAP | {"value_set"},
+    "expect_column_values_to_be_unique": _COLUMN_MAP,
+    "expect_compound_columns_to_be_unique": {"column_list", "ignore_row_if", "mostly"} | _CONDITION,
+    **{name: _COLUMN_AGGREGATE for name in _STAT_TYPES},
+    "expect_table_row_count_to_be_between": _BOUNDS | _CONDITION,
+    "expect_table_row_count_to_equal": {"value"} | _CONDITION,
+    "expect_table_column_count_to_be_between": _BOUNDS,
+    "expect_table_column_count_to_equal": {"value"},
+    "expect_table_columns_to_match_ordered_list": {"column_list"},
+    "expect_table_columns_to_match_set": {"column_set", "exact_match"},
+    "expect_column_to_exist": {"column", "column_index"},
+}
+_FLAGS = ("strict_min", "strict_max", "exact_match")
 
-class Unsupported(Exception):
-    """This expectation (with these arguments, on this column type) is left to GX."""
 
-
-_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-
-
-def _evaluate(node: ast.AST, parameters: Mapping[str, Any]) -> Any:
-    """A suite parameter expression: names, numbers and + - * / (never Python's eval)."""
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body, parameters)
-    if isinstance(node, ast.Name):
-        if node.id not in parameters:
-            raise Unsupported(f"suite parameter {node.id!r} not provided")
-        return parameters[node.id]
-    if isinstance(node, ast.Constant) and _is_number(node.value):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        left, right = _evaluate(node.left, parameters), _evaluate(node.right, parameters)
-        if not (_is_number(left) and _is_number(right)):
-            raise Unsupported("arithmetic on non-numbers")
-        return _ARITHMETIC[type(node.op)](left, right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_evaluate(node.operand, parameters)
-    raise Unsupported("parameter expression")
-
-
-def _resolve(value: Any, parameters: Mapping[str, Any]) -> Any:
-    if isinstance(value, dict) and set(value) == {"$PARAMETER"}:
-        expression = value["$PARAMETER"]
-        if isinstance(expression, str) and expression in parameters:
-            return parameters[expression]
+def _arguments(e: Expectation, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The expectation's arguments with suite parameters evaluated, when the fast path models them
+    all exactly as GX would accept them; otherwise Unsupported."""
+    if e.type not in ARGUMENTS or not set(e.kwargs) <= ARGUMENTS[e.type]:
+        raise Unsupported(e.type)
+    kw = {k: resolve(v, parameters) for k, v in e.kwargs.items()}
+    if any(k in kw and not isinstance(kw[k], bool) for k in _FLAGS):
+        raise Unsupported("a flag that is not true or false")  # GX coerces "no", 1, …
+    low, high = kw.get("min_value"), kw.get("max_value")
+    if low is not None and high is not None:
         try:
-            return _evaluate(ast.parse(str(expression), mode="eval"), parameters)
-        except SyntaxError:
-            raise Unsupported("parameter expression") from None
-    return value
+            inverted = bool(low > high)
+        except TypeError:
+            inverted = True
+        if inverted:
+            raise Unsupported("min_value above max_value")  # GX errors or refuses: its message
+    return kw
 
 
 def _temporal_bound(bound: Any, dtype: pl.DataType) -> Any:
@@ -93,10 +110,6 @@ def _kind(dtype: pl.DataType) -> str:
     return "other"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _column(frame: pl.DataFrame, name: Any) -> tuple[pl.Expr, pl.Expr, pl.DataType]:
     """(value with NaN as null, missing flag, dtype) — pandas counts NaN as missing."""
     if not isinstance(name, str) or name not in frame.columns:
@@ -112,7 +125,7 @@ def _bound_ok(bound: Any, kind: str, dtype: pl.DataType) -> bool:
     if bound is None:
         return True
     if kind == "numeric":
-        return _is_number(bound)
+        return is_number(bound)
     if kind == "temporal":
         if dtype == pl.Date:
             return type(bound) is dt.date
@@ -161,7 +174,7 @@ class _AggCheck:
 
 def _mostly(kwargs: Mapping[str, Any]) -> float:
     mostly = kwargs.get("mostly", 1.0)
-    if not _is_number(mostly) or not 0 <= mostly <= 1:
+    if not is_number(mostly) or not 0 <= mostly <= 1:
         raise Unsupported("mostly out of range")
     return float(mostly)
 
@@ -201,6 +214,8 @@ def _compile_map(frame: pl.DataFrame, e: Expectation, kw: Mapping[str, Any]) -> 
             raise Unsupported("bounds")
         if low is None and high is None:
             raise Unsupported("no bounds")
+        if low is not None and high is not None and low > high:
+            raise Unsupported("min_value above max_value")
         ok = _between(value, low, high, bool(kw.get("strict_min")), bool(kw.get("strict_max")))
         return _MapCheck(e, ~missing, ~ok, mostly, [column], False)
     if kind_of in ("expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"):
@@ -210,7 +225,7 @@ def _compile_map(frame: pl.DataFrame, e: Expectation, kw: Mapping[str, Any]) -> 
         if kind == "string" and all(isinstance(v, str) for v in values):
             members = pl.Series(values, dtype=pl.String)
             test = value.cast(pl.String).is_in(members)
-        elif kind == "numeric" and all(_is_number(v) for v in values):
+        elif kind == "numeric" and all(is_number(v) for v in values):
             test = value.cast(pl.Float64).is_in(pl.Series([float(v) for v in values], dtype=pl.Float64))
         elif kind == "bool" and all(isinstance(v, bool) for v in values):
             test = value.is_in(pl.Series(values, dtype=pl.Boolean))
@@ -242,7 +257,7 @@ def _finite_or_none(value: Any) -> Any:
 def _compile_agg(frame: pl.DataFrame, e: Expectation, kw: Mapping[str, Any]) -> _AggCheck:
     low, high = kw.get("min_value"), kw.get("max_value")
     strict = bool(kw.get("strict_min")), bool(kw.get("strict_max"))
-    if not all(_is_number(b) or b is None for b in (low, high)) or (low is None and high is None):
+    if not all(is_number(b) or b is None for b in (low, high)) or (low is None and high is None):
         raise Unsupported("bounds")
 
     def judge(observed: Any) -> bool:
@@ -267,21 +282,33 @@ def _table(frame: pl.DataFrame, e: Expectation, kw: Mapping[str, Any]) -> Expect
     if e.type in ("expect_table_row_count_to_be_between", "expect_table_column_count_to_be_between"):
         observed = frame.height if "row" in e.type else frame.width
         low, high = kw.get("min_value"), kw.get("max_value")
-        if not all(isinstance(b, int) or b is None for b in (low, high)):
+        if not all((isinstance(b, int) and not isinstance(b, bool)) or b is None for b in (low, high)):
             raise Unsupported("bounds")
         success = _in_range(observed, low, high, bool(kw.get("strict_min")), bool(kw.get("strict_max")))
     elif e.type in ("expect_table_row_count_to_equal", "expect_table_column_count_to_equal"):
+        value = kw.get("value")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Unsupported("value")
         observed = frame.height if "row" in e.type else frame.width
-        success = observed == kw.get("value")
+        success = observed == value
     elif e.type == "expect_table_columns_to_match_ordered_list":
-        observed, success = list(columns), list(columns) == list(kw.get("column_list") or [])
+        expected = kw.get("column_list")
+        if expected is not None and not isinstance(expected, list):
+            raise Unsupported("column_list")
+        # GX: no list to match is vacuously true
+        observed, success = list(columns), expected is None or list(columns) == expected
     elif e.type == "expect_table_columns_to_match_set":
-        expected = set(kw.get("column_set") or [])
+        expected = kw.get("column_set")
+        if not isinstance(expected, list):
+            raise Unsupported("column_set")
         observed = sorted(columns)
-        success = set(columns) == expected if kw.get("exact_match", True) else expected <= set(columns)
+        exact = kw.get("exact_match", True)
+        success = set(columns) == set(expected) if exact else set(expected) <= set(columns)
     elif e.type == "expect_column_to_exist":
         index = kw.get("column_index")
-        success = kw.get("column") in columns and (index is None or columns.index(kw["column"]) == index)
+        if not isinstance(kw.get("column"), str) or not (index is None or type(index) is int):
+            raise Unsupported("column or column_index")
+        success = kw["column"] in columns and (index is None or columns.index(kw["column"]) == index)
         observed = None
     else:
         raise Unsupported(e.type)
@@ -317,28 +344,28 @@ def _map_outcome(frame: pl.DataFrame, check: _MapCheck, counts: dict[str, int]) 
 
 
 def _needed_columns(frame: pl.DataFrame, expectations: Sequence[Expectation]) -> pl.DataFrame:
-    """Only the columns GX will read: converting a wide frame to pandas is most of GX's cost."""
+    """Only the columns GX will read: converting a wide frame to pandas is most of GX's cost.
+    A column named anywhere in an expectation's arguments (a row condition, say) is kept."""
     if any(e.type.startswith("expect_table_") or not e.columns for e in expectations):
         return frame
-    wanted = {c for e in expectations for c in e.columns}
+    text = " ".join(repr(e.kwargs) for e in expectations)
+    wanted = {c for e in expectations for c in e.columns} | {c for c in frame.columns if c in text}
     return frame.select([c for c in frame.columns if c in wanted])
 
 
-def validate(
-    frame: pl.DataFrame, expectations: Sequence[Expectation], parameters: Mapping[str, Any] | None = None
-) -> list[ExpectationOutcome]:
-    """Outcomes in the order of `expectations`: supported ones in one pass, the rest through GX."""
-    parameters = parameters or {}
+def _one_pass(
+    frame: pl.DataFrame, items: Sequence[tuple[Expectation, dict[str, Any]]]
+) -> tuple[dict[int, ExpectationOutcome], list[Expectation]]:
+    """Outcomes of the supported expectations over `frame` in one aggregate pass; the rest."""
     outcomes: dict[int, ExpectationOutcome] = {}
     maps: list[_MapCheck] = []
     aggs: list[_AggCheck] = []
     fallback: list[Expectation] = []
-    for e in expectations:
+    for e, kw in items:
         try:
-            kw = {k: _resolve(v, parameters) for k, v in e.kwargs.items()}
             if e.type.startswith("expect_table_") or e.type == "expect_column_to_exist":
                 outcomes[e.index] = _table(frame, e, kw)
-            elif e.type in _STATS or "unique_value" in e.type:
+            elif e.type in _STAT_TYPES:
                 aggs.append(_compile_agg(frame, e, kw))
             else:
                 maps.append(_compile_map(frame, e, kw))
@@ -379,6 +406,32 @@ def validate(
         outcomes[check.expectation.index] = ExpectationOutcome(
             check.expectation, check.judge(observed), NAME, observed=observed
         )
+    return outcomes, fallback
+
+
+def validate(
+    frame: pl.DataFrame, expectations: Sequence[Expectation], parameters: Mapping[str, Any] | None = None
+) -> list[ExpectationOutcome]:
+    """Outcomes in the order of `expectations`: supported ones in one pass per row condition (GX
+    filters the rows first, then computes every metric over them), the rest through GX."""
+    parameters = parameters or {}
+    groups: dict[tuple[Any, Any], tuple[pl.Expr | None, list[tuple[Expectation, dict[str, Any]]]]] = {}
+    fallback: list[Expectation] = []
+    for e in expectations:
+        try:
+            kw = _arguments(e, parameters)
+            rows = row_filter(frame, kw)
+        except Unsupported:
+            fallback.append(e)
+            continue
+        key = (kw.get("row_condition"), kw.get("condition_parser"))
+        groups.setdefault(key, (rows, []))[1].append((e, kw))
+    outcomes: dict[int, ExpectationOutcome] = {}
+    for rows, items in groups.values():
+        done, left = _one_pass(frame if rows is None else frame.filter(rows), items)
+        outcomes.update(done)
+        fallback += left
+    fallback.sort(key=lambda e: e.index)
     for outcome in gx_engine.validate(_needed_columns(frame, fallback), fallback, parameters):
         outcomes[outcome.expectation.index] = outcome
     return [outcomes[e.index] for e in expectations]
