@@ -207,6 +207,10 @@ def test_the_produced_column_builds_and_its_values_are_the_sql_s(factory: Path) 
     from factory_dagster.execution.runner import execute, resolve_selection
     from factory_dagster.factory import build_definitions
 
+    staging = factory / "dbt_project" / "models" / "synth" / "staging"
+    for name in ("_more_sources.yml", "stg_undeclared.sql", "_stg_undeclared.yml", "stg_declared.sql"):
+        (staging / name).unlink()  # they read tables that exist only in the manifest
+    prepare_dbt_project(factory / "dbt_project")
     add_lookup(factory, "customer_lifetime_value")
     spec = load_line(factory / "lines" / "synth")
     home = factory / "home"
@@ -223,3 +227,14 @@ def test_the_produced_column_builds_and_its_values_are_the_sql_s(factory: Path) 
     assert features.height == len(group_of)
     for event, value in features.select("id", "customer_value").iter_rows():
         assert value == pytest.approx(totals[group_of[event]], rel=1e-9)
+
+
+def test_other_errors_still_load_beside_a_refused_documented_column(factory: Path) -> None:
+    add_lookup(factory, "total_order_amount")
+    predictions = factory / "lines" / "synth" / "predictions.yaml"
+    predictions.write_text(predictions.read_text().replace("model: label_model", "model: no_such_model"))
+    with pytest.raises(SpecError) as caught:
+        load_line(factory / "lines" / "synth")
+    reasons = [line.split(": ", 2)[-1] for line in str(caught.value).splitlines()]
+    assert any(r.startswith("feature set 'event_features' reads column 'total_order_amount'") for r in reasons)
+    assert any("no_such_model" in r for r in reasons), reasons

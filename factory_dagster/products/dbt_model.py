@@ -82,7 +82,11 @@ class DbtModelKind(BuildableKind):
             if not isinstance(kind, BuildableKind):
                 continue
             for product in kind.names(spec):
-                for deps in kind.lineage(spec, product).values():
+                try:
+                    lineage = kind.lineage(spec, product)
+                except KeyError:  # it names something unknown: its own kind's check reports that
+                    continue
+                for deps in lineage.values():
                     for asset, column in deps:
                         if asset == self.key(spec, name) and column.lower() in missing:
                             readers.setdefault(missing[column.lower()], []).append(f"{kind.label} '{product}'")
