@@ -13,7 +13,6 @@ from factory_dagster.cli import main
 from factory_dagster.execution.runner import execute, resolve_selection
 from factory_dagster.factory import build_definitions, build_gates
 from factory_dagster.lineage.assess import Assessment, assess
-from factory_dagster.lineage.debt import evaluate
 from factory_dagster.lineage.ml_test_score import BANDS, SECTIONS, band
 from factory_dagster.lineage.rules import all_rules
 from factory_dagster.products import load_line
@@ -129,13 +128,24 @@ def test_an_exception_needs_a_reason_and_a_known_rule(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_line(specs)
     assert str(caught.value) == f"{display_path(debt)}: debt.exceptions[0]: missing required field 'reason' (line 3)"
-    debt.write_text(yaml.safe_dump({"debt": {"exceptions": [{"rule": "TD99", "assets": "*", "reason": "x"}]}}))
-    spec = load_line(specs)
-    defs = build_definitions(specs=[spec], home=tmp_path / "home")
-    from factory_dagster.lineage.graph import build_graph
-
-    with pytest.raises(SpecError, match=r"debt.exceptions\[0\].rule: unknown rule 'TD99' \(rules: TD01, TD02"):
-        evaluate(build_graph(spec, defs))
+    debt.write_text(
+        yaml.safe_dump(
+            {
+                "debt": {
+                    "exceptions": [
+                        {"rule": "TD20", "assets": "*", "reason": "x"},
+                        {"rule": "TD99", "assets": "*", "reason": "x"},
+                    ]
+                }
+            }
+        )
+    )
+    with pytest.raises(SpecError) as caught:  # at load, not only when `factory debt` evaluates
+        load_line(specs)
+    assert str(caught.value) == (
+        f"{display_path(debt)}: debt.exceptions[1].rule: unknown rule 'TD99' "
+        f"(rules: {', '.join(sorted(all_rules()))}) (line {debt.read_text().splitlines().index('    rule: TD99') + 1})"
+    )
 
 
 @pytest.mark.e2e
@@ -187,3 +197,19 @@ def test_factory_debt_cli_gates_ci(tmp_path: Path, capsys: pytest.CaptureFixture
     assert json.loads((home / "reports" / "synth" / "debt.json").read_text()) == line
     assert main(["debt", *line_args(specs), "--home", str(home), "--fail-on", "high"]) == 0
     assert (home / "reports" / "synth" / "debt.html").read_text().count("<svg") == 1
+
+
+@pytest.mark.e2e  # dbt compiles the generated project
+def test_documentation_drift_is_found_and_nothing_else(tmp_path: Path) -> None:
+    """TD21D: int_step_1 documents v_one while its SQL produces v_1 (nothing reads either)."""
+    specs = make_factory(tmp_path, dbt_steps=2)
+    docs = tmp_path / "dbt_project" / "models" / "synth" / "intermediate" / "_int_step_1.yml"
+    docs.write_text(docs.read_text().replace('"v_1"', '"v_one"'))
+    result = build_and_assess(specs, tmp_path / "home", materialize=False)
+    assert found(result) == {("TD21D", "int_step_1")}, [f"{f.rule} {f.evidence}" for f in result.debt.findings]
+    (finding,) = result.debt.findings
+    assert finding.columns == ["v_1", "v_one"]
+    assert finding.evidence.startswith(
+        "dbt model int_step_1: documents v_one, which its SQL does not produce; produces v_1, which is not documented: "
+        "documented [id, day, grp, value, amount, label, v_one], its SQL produces [id, day, grp, value, amount, label, v_1]"
+    )

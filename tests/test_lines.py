@@ -150,7 +150,7 @@ def test_a_stale_or_missing_manifest_says_run_factory_prepare(
     os.utime(model, (written + 10, written + 10))  # edited after the last `factory prepare`
     stale = (
         f"{display_path(manifest)}: dbt manifest is older than models/alpha/staging/stg_events.sql: "
-        "run 'factory prepare' (dbt parse)"
+        "run 'factory prepare' (dbt compile)"
     )
     for line in ("alpha", "beta"):  # one dbt project: every line sees it stale
         with pytest.raises(SpecError) as caught:
@@ -166,7 +166,7 @@ def test_a_stale_or_missing_manifest_says_run_factory_prepare(
     manifest.unlink()
     with pytest.raises(SpecError) as caught:
         load_line(root / "lines" / "alpha")
-    assert str(caught.value) == f"{display_path(manifest)}: dbt manifest missing: run 'factory prepare' (dbt parse)"
+    assert str(caught.value) == f"{display_path(manifest)}: dbt manifest missing: run 'factory prepare' (dbt compile)"
 
 
 def test_a_line_is_named_by_its_folder(line_dir: Path) -> None:

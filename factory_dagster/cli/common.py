@@ -80,7 +80,7 @@ def load(args: argparse.Namespace, prepare: bool = False, check_suites: bool = F
     """Load the lines (`--line`, else the configured ones) and build their definitions; spec
     errors end the command with one line each.
 
-    `prepare`: parse the dbt project first (`dbt parse`) and let GX parse every suite, as
+    `prepare`: compile the dbt project first (`dbt compile`) and let GX parse every suite, as
     `factory prepare` does; `check_suites`: only the latter (definitions loads do neither).
     """
     from factory_dagster.factory import build_definitions, build_gates
@@ -95,7 +95,7 @@ def load(args: argparse.Namespace, prepare: bool = False, check_suites: bool = F
         specs = load_factory(root, getattr(args, "lines", None))
     except SpecError as exc:
         fail(str(exc))
-    except Exception as exc:  # dbt parse errors surface here when preparing
+    except Exception as exc:  # dbt compile errors surface here when preparing
         fail(f"cannot prepare the dbt project: {first_line(exc)}")
     try:
         defs = build_definitions(specs=specs, home=home.root)

@@ -1,4 +1,4 @@
-"""`factory prepare`: write the dbt manifest (`dbt parse`) that definitions load."""
+"""`factory prepare`: write the dbt manifest (`dbt compile`: with every model's SQL) that definitions load."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from factory_dagster.cli.common import console, load
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return subparsers.add_parser(
-        "prepare", help="parse the dbt project (writes target/manifest.json) and let GX parse every suite"
+        "prepare", help="compile the dbt project (writes target/manifest.json) and let GX parse every suite"
     )
 
 

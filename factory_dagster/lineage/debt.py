@@ -9,6 +9,8 @@ from factory_dagster.lineage.columns import ColumnGraph
 from factory_dagster.lineage.graph import FactoryGraph
 from factory_dagster.lineage.rules import WEIGHTS, Finding, all_rules
 from factory_dagster.spec import FactorySpec, SpecError
+from factory_dagster.spec.debt import check_exception_rules
+from factory_dagster.spec.loader import raise_all
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
@@ -42,15 +44,7 @@ class DebtReport:
 
 def check_exceptions(spec: FactorySpec) -> None:
     """Every exception names a known rule (its reason is required by the spec model)."""
-    rules = all_rules()
-    for index, exception in enumerate(spec.debt.exceptions):
-        if exception.rule != "*" and exception.rule not in rules:
-            raise spec.error(
-                "debt",
-                "debt",
-                ("exceptions", index, "rule"),
-                f"unknown rule '{exception.rule}' (rules: {', '.join(sorted(rules))})",
-            )
+    raise_all(check_exception_rules(spec, all_rules()))
 
 
 def evaluate(graph: FactoryGraph) -> DebtReport:

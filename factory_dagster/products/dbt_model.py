@@ -1,11 +1,14 @@
 """The dbt model kind: the line's models in dbt_project/models/<line>/ as Dagster assets
 (dagster-dbt), each dbt test an asset check, and a GX gate on a model as a separate blocking check.
 
-Their columns are what the models document (`_models.yml`), read from the manifest.
+Their columns are what their compiled SQL produces (`factory prepare` compiles the project),
+else what they document (`_models.yml`); where the two disagree, the documentation has drifted.
 """
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
@@ -39,6 +42,8 @@ from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.column_kinds import Kind, dbt_kind
 from factory_dagster.spec.dbt_manifest import models_path
+from factory_dagster.spec.errors import SpecError
+from factory_dagster.spec.yaml_source import format_key_path, load_yaml
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.quarantine import quarantine
 from factory_dagster.storage.warehouse import quote, read_arrow, read_frame
@@ -57,8 +62,35 @@ class DbtModelKind(BuildableKind):
         return spec.dbt_models[name].relation
 
     def columns(self, spec: FactorySpec, name: str) -> dict[str, Kind] | None:
-        """The documented columns (with their data_type's kind); None when the model documents none."""
-        return {c: dbt_kind(t) for c, t in spec.dbt_models[name].column_types} or None
+        """The columns its compiled SQL produces, else the documented ones; each with its
+        documented data_type's kind ("unknown" if undocumented). None when neither is known."""
+        model = spec.dbt_models[name]
+        if model.produced is None:
+            return {c: dbt_kind(t) for c, t in model.column_types} or None
+        documented = {c.lower(): t for c, t in model.column_types}
+        return {c: dbt_kind(documented.get(c.lower(), "")) for c in model.produced}
+
+    def check(self, spec: FactorySpec, name: str) -> list[SpecError]:
+        """A product reading a column the model documents but its SQL does not produce is refused
+        here, naming the dbt files to fix (the reader's own error names the spec entry)."""
+        model = spec.dbt_models[name]
+        if not model.not_produced:
+            return []
+        missing = {c.lower(): c for c in model.not_produced}
+        readers: dict[str, list[str]] = {}
+        for kind in spec.kinds:
+            if not isinstance(kind, BuildableKind):
+                continue
+            for product in kind.names(spec):
+                try:
+                    lineage = kind.lineage(spec, product)
+                except KeyError:  # it names something unknown: its own kind's check reports that
+                    continue
+                for deps in lineage.values():
+                    for asset, column in deps:
+                        if asset == self.key(spec, name) and column.lower() in missing:
+                            readers.setdefault(missing[column.lower()], []).append(f"{kind.label} '{product}'")
+        return [_documentation_error(spec, name, column, sorted(set(by))) for column, by in readers.items()]
 
     def build(
         self, spec: FactorySpec, names: list[str], context: BuildContext
@@ -94,9 +126,64 @@ def dbt_cli(project_dir: Path) -> DbtCliResource:
     )
 
 
+def _documentation_error(spec: FactorySpec, name: str, column: str, readers: list[str]) -> SpecError:
+    """`<_models.yml>: models[i].columns[j]: ...` at the line documenting the column."""
+    model = spec.dbt_models[name]
+    project = spec.root.dbt_project_dir
+    reason = (
+        f"{', '.join(readers)} reads column '{column}' of dbt model {name}, which documents it "
+        f"but its SQL does not produce it: {model.comparison(project)}"
+    )
+    if model.docs_file is None:
+        return SpecError(project / model.sql_file, "", reason)
+    file = project / model.docs_file
+    try:
+        doc = load_yaml(file)
+    except SpecError:
+        return SpecError(file, "", reason)
+    path: tuple[str | int, ...] = ("models",)
+    for index, entry in enumerate(doc.data.get("models") or []):
+        if isinstance(entry, dict) and entry.get("name") == name:
+            path = ("models", index, "columns")
+            for position, documented in enumerate(entry.get("columns") or []):
+                if isinstance(documented, dict) and documented.get("name") == column:
+                    path = ("models", index, "columns", position)
+    return SpecError(file, format_key_path(path), reason, doc.line_of(path))
+
+
 def prepare_dbt_project(project_dir: Path) -> None:
-    """Write the manifest (`dbt parse`): `factory prepare`'s job, never a definitions load's."""
-    dbt_cli(project_dir).cli(["--quiet", "parse"], target_path=Path("target")).wait()
+    """Write the manifest with every model's compiled SQL (`dbt compile`): `factory prepare`'s
+    job, never a definitions load's. The columns a model produces are read from that SQL.
+
+    dbt compiles against an empty scratch warehouse under target/ (FACTORY_HOME points there), so
+    preparing never opens the real warehouse, which a running build may hold; the SQL is the same
+    (an incremental model compiles as its full build, whose columns are the table's).
+    """
+    scratch = project_dir / "target" / "compile_home"
+    scratch.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [
+            dbt_executable(),
+            "--quiet",
+            "compile",
+            "--select",
+            "resource_type:model",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--target-path",
+            "target",
+        ],
+        cwd=project_dir,
+        env={**os.environ, "FACTORY_HOME": str(scratch), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        said = " ".join(line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip())
+        raise RuntimeError(f"dbt compile failed: {said or f'exit code {done.returncode}'}")
 
 
 def prepare_if_dev(project_dir: Path) -> None:
@@ -153,11 +240,10 @@ def _partition_rows(spec: FactorySpec, warehouse: Path, events: list[Any], windo
     column = quote(partitioned.date_column)
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in spec.dbt_models:
-            model = spec.dbt_models[event.output_name]
-            if partitioned.date_column in model.columns:
+            if partitioned.date_column in (KIND.columns(spec, event.output_name) or {}):
                 rows = read_arrow(
                     warehouse,
-                    f"select cast({column} as date) as day, count(*) as n from {model.relation} "
+                    f"select cast({column} as date) as day, count(*) as n from {KIND.relation(spec, event.output_name)} "
                     f"where {column} between ? and ? group by all",
                     [window.first, window.last],
                 )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 from pydantic import PositiveInt
 
+from factory_dagster.spec.errors import SpecError
 from factory_dagster.spec.types import NonEmpty, Strict
+
+if TYPE_CHECKING:
+    from factory_dagster.spec.line import FactorySpec
 
 
 class DebtThresholds(Strict):
@@ -32,3 +39,17 @@ class DebtException(Strict):
 class DebtSpec(Strict):
     thresholds: DebtThresholds = DebtThresholds()
     exceptions: list[DebtException] = []
+
+
+def check_exception_rules(spec: FactorySpec, rules: Collection[str]) -> list[SpecError]:
+    """Every exception names a known rule id (or *): a typo would silently accept nothing."""
+    return [
+        spec.error(
+            "debt",
+            "debt",
+            ("exceptions", index, "rule"),
+            f"unknown rule '{exception.rule}' (rules: {', '.join(sorted(rules))})",
+        )
+        for index, exception in enumerate(spec.debt.exceptions)
+        if exception.rule != "*" and exception.rule not in rules
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from factory_dagster.spec.across_lines import check_across_lines
 from factory_dagster.spec.dbt_manifest import ManifestError, dbt_models, load_manifest, models_path
-from factory_dagster.spec.debt import DebtSpec
+from factory_dagster.spec.debt import DebtSpec, check_exception_rules
 from factory_dagster.spec.errors import SpecError, SpecErrors, known
 from factory_dagster.spec.line import FactorySpec, LineSpec
 from factory_dagster.spec.product import ProductKind
@@ -128,7 +128,13 @@ def _parse(
     )
     if spec.dbt_project_dir is not None:
         try:
-            spec.dbt_models = dbt_models(load_manifest(spec.dbt_project_dir), models_path(line_name))
+            landed = {  # what dbt reads as sources: their columns resolve its `select *`
+                kind.key(spec, name): list(kind.columns(spec, name) or ())
+                for kind in kinds
+                if kind.role == "source"
+                for name in kind.names(spec)
+            }
+            spec.dbt_models = dbt_models(load_manifest(spec.dbt_project_dir), models_path(line_name), landed)
         except ManifestError as exc:
             errors.append(SpecError(exc.path, "", exc.reason))
     elif line is not None and line.dbt.partitioned is not None:
@@ -144,12 +150,17 @@ def _parse(
 
 
 def load_line(
-    line: str | Path, root: FactoryRoot | Path | str | None = None, *, kinds: Sequence[ProductKind]
+    line: str | Path,
+    root: FactoryRoot | Path | str | None = None,
+    *,
+    kinds: Sequence[ProductKind],
+    debt_rules: Collection[str] | None = None,
 ) -> FactorySpec:
     """Load and validate one product line; raises SpecError (one line per problem) if invalid.
 
     `line` is the line's name (found under the factory root), or its folder `<root>/lines/<name>`.
-    `kinds`: the product kinds a line may declare (`factory_dagster.products.KINDS`).
+    `kinds`: the product kinds a line may declare (`factory_dagster.products.KINDS`); `debt_rules`:
+    the debt rule ids its exceptions may name (None: not checked).
     """
     if isinstance(line, Path) or "/" in line or line in (".", ".."):
         folder = Path(line).expanduser().resolve()
@@ -175,16 +186,21 @@ def load_line(
         errors = check_unique_keys(spec)
         errors += [e for kind in kinds for entry in kind.names(spec) for e in kind.check(spec, entry)]
         errors += check_time(spec)
+        errors += check_exception_rules(spec, debt_rules) if debt_rules is not None else []
     raise_all(errors)
     return spec
 
 
 def load_factory(
-    root: FactoryRoot | Path | str | None = None, lines: Sequence[str] | None = None, *, kinds: Sequence[ProductKind]
+    root: FactoryRoot | Path | str | None = None,
+    lines: Sequence[str] | None = None,
+    *,
+    kinds: Sequence[ProductKind],
+    debt_rules: Collection[str] | None = None,
 ) -> list[FactorySpec]:
     """Every line the factory serves (or `lines`), validated, with names unique across lines."""
     root = root if isinstance(root, FactoryRoot) else find_root(root)
-    specs = [load_line(name, root, kinds=kinds) for name in root.served_lines(lines)]
+    specs = [load_line(name, root, kinds=kinds, debt_rules=debt_rules) for name in root.served_lines(lines)]
     raise_all(check_across_lines(specs))
     return specs
 

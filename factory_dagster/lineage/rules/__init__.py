@@ -66,6 +66,6 @@ def rule(rule_id: str, name: str, severity: Severity, describes: str):
 
 
 def all_rules() -> dict[str, Rule]:
-    from factory_dagster.lineage.rules import coverage, operations, structure  # noqa: F401  (registration)
+    from factory_dagster.lineage.rules import coverage, documentation, operations, structure  # noqa: F401  (registration)
 
     return RULES
