@@ -292,3 +292,58 @@ def test_a_failed_predictions_gate_keeps_serving_the_previous_predictions(
         con.close()
     rejected = list((built_home / "quarantine" / "delay_predictions").glob("*/rows.parquet"))
     assert len(rejected) == 1
+
+
+def test_a_mapped_column_missing_from_a_landing_file_is_blocked(
+    rows: list[list[str]], built_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spec reads `dest` from upstream's `Destination`; a day's file still sends `dest`."""
+    spec_dir = copy_line(tmp_path / "factory")
+    sources = spec_dir / "sources.yaml"
+    sources.write_text(
+        sources.read_text().replace("      dest: string\n", "      dest: {type: string, from: Destination}\n", 1)
+    )
+    land(built_home, as_csv(rows))
+    before = fingerprint(built_home)
+    code, out = run_backfill(built_home, capsys, spec_dir)
+    assert code == 1
+    failed = [line for line in out.splitlines() if line.startswith("✗ raw/flights: ingestion failed: ")]
+    assert len(failed) == 1, out
+    assert f"{FILE}.csv: missing column 'Destination' (dest); unexpected column 'dest' (declared: year," in failed[0]
+    assert fingerprint(built_home) == before
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "reason"),
+    [
+        (
+            "      dest: string\n",
+            "      dest: {type: string, from: origin}\n",
+            "sources.flights.columns.dest.from",
+            "header 'origin' is already read by column 'origin': each header feeds one column",
+        ),
+        (
+            "    landing: flights ",
+            "    ignore_columns: [notes, tailnum]\n    landing: flights ",
+            "sources.flights.ignore_columns[1]",
+            "header 'tailnum' is read by column 'tailnum': a header is declared or ignored, not both",
+        ),
+    ],
+    ids=["renamed column colliding with another", "ignored column that is declared"],
+)
+def test_a_contradictory_column_contract_stops_the_build_before_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, key: str, reason: str
+) -> None:
+    from factory_dagster.spec.errors import display_path
+
+    spec_dir = copy_line(tmp_path / "factory")
+    sources = spec_dir / "sources.yaml"
+    text = sources.read_text()
+    assert old in text
+    sources.write_text(text.replace(old, new, 1))
+    line = next(n for n, t in enumerate(sources.read_text().splitlines(), start=1) if new.strip().split("\n")[0] in t)
+    with pytest.raises(SystemExit) as exited:
+        main(["build", "--no-prepare", "--home", str(tmp_path / "home"), *line_args(spec_dir)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {display_path(sources)}: {key}: {reason} (line {line})"

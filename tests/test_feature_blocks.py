@@ -195,3 +195,21 @@ def test_aware_timestamps_take_the_days_and_hours_of_the_partitions_zone() -> No
     assert utc.get_column("yesterday").to_list() == [None, None]
     naive = compile_features(fs, events([(1, "a", "2013-01-01 23:30", 1.0)]), timezone="America/New_York")
     assert naive.collect().get_column("hour").to_list() == [23]  # wall-clock time already
+
+
+def test_a_composite_entity_keys_the_output_and_the_order() -> None:
+    fs = FeatureSetSpec.model_validate(
+        {**feature_set({"value": "value"}).model_dump(), "entity": ["key", "ts"], "features": {"value": "value"}}
+    )
+    assert fs.entity_columns() == ["key", "ts"] and source_columns(fs) == ["key", "ts", "value"]
+    source = events(
+        [(1, "b", "2013-01-07 05:00", 1.0), (2, "a", "2013-01-07 05:00", 2.0), (3, "a", "2013-01-06 09:00", 3.0)]
+    )
+    out = compile_features(fs, source).collect()
+    assert out.columns == ["key", "ts", "value"]  # the timestamp once, as part of the key
+    assert out.get_column("value").to_list() == [3.0, 2.0, 1.0]  # by time, then by the whole entity
+
+
+def test_an_entity_naming_a_column_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="key named twice"):
+        FeatureSetSpec.model_validate({**feature_set({"value": "value"}).model_dump(), "entity": ["key", "key"]})

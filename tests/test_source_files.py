@@ -10,6 +10,7 @@ import pytest
 
 from factory_dagster.products.source_files import (
     IngestionError,
+    SourceContract,
     read_source_file,
     resolve_source_uri,
 )
@@ -30,7 +31,7 @@ def write(tmp_path: Path, text: str, name: str = "data.csv") -> Path:
 
 
 def read(path: Path) -> pl.DataFrame:
-    return read_source_file(path, COLUMNS, "csv", ["NA"])
+    return read_source_file(path, SourceContract.of(COLUMNS), "csv", ["NA"]).frame
 
 
 def test_reads_declared_types(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ ROW_DATE = "__factory_row_date"
 
 class PartitionedSource(Protocol):
     """What landing needs of a source (products/source.py declares it): its landing folder, how
-    a row's day is read (`partition`: a date column or date parts), and its column types."""
+    a row's day is read (`partition`: a date column or date parts), its column types, and each
+    column's header in the files (landing files carry upstream's headers, as the source file does)."""
 
     @property
     def landing(self) -> str | None: ...
@@ -34,8 +35,9 @@ class PartitionedSource(Protocol):
     @property
     def partition(self) -> Any: ...
 
-    @property
-    def columns(self) -> Mapping[str, str]: ...
+    def column_types(self) -> Mapping[str, str]: ...
+
+    def headers(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def row_dates(source: PartitionedSource, timezone: str) -> pl.Expr:
     if parts is not None:
         return pl.date(pl.col(parts.year), pl.col(parts.month), pl.col(parts.day))
     column = pl.col(source.partition.date_column)
-    if source.columns[source.partition.date_column] == "timestamp":
+    if source.column_types()[source.partition.date_column] == "timestamp":
         return column.dt.convert_time_zone(timezone).dt.date()
     return column.cast(pl.Date)
 
@@ -102,12 +104,17 @@ def date_predicate(source: PartitionedSource, timezone: str) -> str:
     parts = source.partition.date_parts
     if parts is not None:
         expression = f"make_date({quote(parts.year)}, {quote(parts.month)}, {quote(parts.day)})"
-    elif source.columns[source.partition.date_column] == "timestamp":
+    elif source.column_types()[source.partition.date_column] == "timestamp":
         escaped = timezone.replace("'", "''")
         expression = f"cast(timezone('{escaped}', {quote(source.partition.date_column)}) as date)"
     else:
         expression = f"cast({quote(source.partition.date_column)} as date)"
     return f"{expression} between ? and ?"
+
+
+def upstream_frame(source: PartitionedSource, frame: pl.DataFrame) -> pl.DataFrame:
+    """Landed rows as upstream sends them: each column under its header in the files."""
+    return frame.rename(dict(source.headers()))
 
 
 def write_day(folder: Path, day: dt.date, frame: pl.DataFrame, file_format: str = "csv", null: str = "") -> Path:

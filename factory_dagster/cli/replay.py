@@ -36,17 +36,17 @@ def run(args: argparse.Namespace) -> int:
             first, last = (
                 dt.date.fromisoformat(day) for day in check_range(partitions_def(partitions), args.start, args.end)
             )
-            rows, _ = read_source(source, spec.spec_dir)
+            read, _ = read_source(source, spec.spec_dir)
         except (ValueError, IngestionError) as exc:
             fail(f"{name}: {exc}")
-        rows = rows.with_columns(landing.row_dates(source, partitions.timezone).alias(landing.ROW_DATE))
+        rows = read.frame.with_columns(landing.row_dates(source, partitions.timezone).alias(landing.ROW_DATE))
         folder = landing.landing_dir(loaded.home, source)
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         written = 0
         null = source.null_values[0] if source.null_values else ""
         for day in days:
             part = rows.filter(rows.get_column(landing.ROW_DATE) == day).drop(landing.ROW_DATE)
-            landing.write_day(folder, day, part, args.file_format, null)
+            landing.write_day(folder, day, landing.upstream_frame(source, part), args.file_format, null)
             written += part.height
         console.print(f"{name}: {len(days)} files, {written:,} rows → {folder}", markup=False)
     return 0

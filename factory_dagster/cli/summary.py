@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from factory_dagster.execution.report import RunReport
+from factory_dagster.products.source import IGNORED_COLUMNS
 from factory_dagster.spec import FactorySpec
 
 
@@ -57,8 +58,9 @@ BLOCKED_BY_CHECK = "DagsterAssetCheckFailedError"
 
 
 def print_problems(console: Console, report: RunReport) -> None:
-    """One line per failure (failed steps, failed checks with their expectations), then what
-    they held back. Lines are never wrapped, so each reason stays one line."""
+    """One line per failure (failed steps, failed checks with their expectations), one per
+    source that ignored columns, then what they held back. Lines are never wrapped, so each
+    reason stays one line."""
     for step, reason in report.failures.items():
         if reason.startswith(BLOCKED_BY_CHECK):
             continue  # the failed check is reported below, with its expectations
@@ -76,6 +78,14 @@ def print_problems(console: Console, report: RunReport) -> None:
         )
         if "quarantine" in check.metadata:
             console.print(f"    rejected data kept in {check.metadata['quarantine']}", soft_wrap=True, markup=False)
+    for key, outcome in report.assets.items():
+        ignored = outcome.metadata.get(IGNORED_COLUMNS) or []
+        if ignored:
+            console.print(
+                f"[yellow]! {escape(key)}: ignored {len(ignored)} column{'s' if len(ignored) > 1 else ''} "
+                f"the spec does not name (unknown_columns: ignore): {escape(', '.join(map(str, ignored)))}[/]",
+                soft_wrap=True,
+            )
     skipped = [k for k in report.selected if asset_status(report, k) == "skipped"]
     if skipped:
         console.print(

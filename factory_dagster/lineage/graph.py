@@ -168,21 +168,34 @@ def _dbt_facts(spec: FactorySpec) -> tuple[dict[str, dict[str, Any]], dict[str, 
     manifest = load_manifest(spec.dbt_project_dir, check_current=False)
     by_id = {uid: node for uid, node in manifest.get("nodes", {}).items() if node.get("resource_type") == "model"}
     tests: dict[str, dict[str, set[str]]] = {}
+    combinations: dict[str, list[set[str]]] = {}  # model → column sets tested unique together
     for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") != "test" or not node.get("column_name"):
+        if node.get("resource_type") != "test":
             continue
-        name = (node.get("test_metadata") or {}).get("name")
+        metadata = node.get("test_metadata") or {}
+        name = metadata.get("name")
         model = node.get("attached_node")
+        if name == "unique_combination_of_columns" and model in by_id:
+            columns = (metadata.get("kwargs") or {}).get("combination_of_columns") or []
+            combinations.setdefault(by_id[model]["name"], []).append(set(columns))
+        if not node.get("column_name"):
+            continue
         if name in ("unique", "not_null") and model in by_id:
             tests.setdefault(by_id[model]["name"], {}).setdefault(node["column_name"], set()).add(name)
     facts = {}
     for node in by_id.values():
         tested = tests.get(node["name"], {})
         keys = [c for c, names in tested.items() if {"unique", "not_null"} <= names]
+        key = node.get("primary_key") or keys[:1]
+        key_tested = bool(keys)
+        if len(key) > 1:  # a composite key is tested as a whole: unique together, each part not null
+            key_tested = any(c in keys for c in key) or (
+                set(key) in combinations.get(node["name"], []) and all("not_null" in tested.get(c, set()) for c in key)
+            )
         facts[node["name"]] = {
             "layer": spec.dbt_models[node["name"]].layer if node["name"] in spec.dbt_models else None,
-            "key": node.get("primary_key") or keys[:1],
-            "key_tested": bool(keys),
+            "key": key,
+            "key_tested": key_tested,
         }
     names = {uid: node["name"] for uid, node in by_id.items() if node["name"] in spec.dbt_models}
     exposures = {

@@ -1,4 +1,5 @@
-"""The feature set kind: features computed in polars from one data product, one row per entity.
+"""The feature set kind: features computed in polars from one data product, one row per entity
+(one column, or several: `entity: [ticker, date]`).
 
 It reads its source through Arrow, computes the blocks (`feature_blocks.py`), and writes parquet
 (one file per partition). At load it checks that every name exists, that each block's operands
@@ -11,7 +12,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 from dagster import AssetExecutionContext
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from factory_dagster.automation.conditions import follow_upstream
 from factory_dagster.automation.partitions import Window, window_of
@@ -44,21 +45,44 @@ PARTITION_DAY = "__factory_partition_day"
 
 
 class FeatureSetSpec(ProductSpec):
-    """Features computed in polars from one data product, one row per entity."""
+    """Features computed in polars from one data product, one row per entity.
+
+    The entity is the key of a row: one column, or a list of columns keying it together (the
+    timestamp may be one of them).
+    """
 
     source: Name
-    entity: Name
+    entity: Name | list[Name]
     timestamp: Name
     labels: list[Name] = []
     features: dict[Name, FeatureSpec] = Field(min_length=1)
     partitions: Name | None = None  # partitioned by the local day of `timestamp`
+
+    @field_validator("entity")
+    @classmethod
+    def _distinct_columns(cls, entity: str | list[str]) -> str | list[str]:
+        if isinstance(entity, list):
+            if not entity:
+                raise ValueError("name at least one column")
+            twice = sorted({c for c in entity if entity.count(c) > 1})
+            if twice:
+                raise ValueError(f"{', '.join(twice)} named twice")
+        return entity
+
+    def entity_columns(self) -> list[str]:
+        """The columns that key a row, in the order declared."""
+        return [self.entity] if isinstance(self.entity, str) else list(self.entity)
+
+    def key_columns(self) -> list[str]:
+        """The entity's columns then the timestamp, each once (the timestamp may key the row)."""
+        return list(dict.fromkeys([*self.entity_columns(), self.timestamp]))
 
     def output_features(self) -> list[str]:
         return [name for name, feature in self.features.items() if feature.keep]
 
     def output_columns(self) -> list[str]:
         """What the feature set writes: entity, timestamp, labels, then the kept features."""
-        return [self.entity, self.timestamp, *self.labels, *self.output_features()]
+        return [*self.key_columns(), *self.labels, *self.output_features()]
 
     def lookback_days(self) -> int:
         return max((f.lookback_days() for f in self.features.values()), default=0)
@@ -75,7 +99,7 @@ class FeatureSetKind(BuildableKind):
         return {c: kinds.get(c, "unknown") for c in spec.feature_sets[name].output_columns()}
 
     def row_key(self, spec: FactorySpec, name: str) -> list[str]:
-        return [spec.feature_sets[name].entity]
+        return spec.feature_sets[name].entity_columns()
 
     def check(self, spec: FactorySpec, name: str) -> list[SpecError]:
         _, errors = infer(spec, name)
@@ -99,7 +123,7 @@ class FeatureSetKind(BuildableKind):
                 dimension = spec.key_of(feature.lookup.dimension)
                 deps += [(dimension, feature.lookup.column), (dimension, feature.lookup.dimension_key)]
             resolved[feature_name] = list(dict.fromkeys(deps))
-        lineage: ColumnDeps = {c: [(source, c)] for c in (fs.entity, fs.timestamp, *fs.labels)}
+        lineage: ColumnDeps = {c: [(source, c)] for c in (*fs.key_columns(), *fs.labels)}
         lineage.update({f: resolved[f] for f in fs.output_features()})
         return lineage
 
@@ -126,10 +150,12 @@ def infer(spec: FactorySpec, name: str) -> tuple[dict[str, Kind], list[SpecError
     source_kinds = products[fs.source]
     columns = list(source_kinds) if source_kinds is not None else None
     kinds: dict[str, Kind] = dict(source_kinds or {})
-    for key in ("entity", "timestamp"):
-        value = getattr(fs, key)
+    named = [
+        (("entity",) if isinstance(fs.entity, str) else ("entity", i), c) for i, c in enumerate(fs.entity_columns())
+    ]
+    for path, value in [*named, (("timestamp",), fs.timestamp)]:
         if columns is not None and value not in columns:
-            fail((key,), f"'{value}' is not a column of {fs.source} (columns: {known(columns)})")
+            fail(path, f"'{value}' is not a column of {fs.source} (columns: {known(columns)})")
     if kinds.get(fs.timestamp, "unknown") not in (*TEMPORAL, "unknown"):
         fail(("timestamp",), f"'{fs.timestamp}' is {kinds[fs.timestamp]}, not a date or timestamp")
     for index, label in enumerate(fs.labels):
@@ -141,7 +167,7 @@ def infer(spec: FactorySpec, name: str) -> tuple[dict[str, Kind], list[SpecError
     defined: list[str] = []
     for feature_name, feature in fs.features.items():
         where = ("features", feature_name, feature.kind)
-        if feature_name in (fs.entity, fs.timestamp, *fs.labels):
+        if feature_name in (*fs.key_columns(), *fs.labels):
             fail(("features", feature_name), f"feature '{feature_name}' clashes with the entity, timestamp or a label")
         missing = [o for o in feature.operands() if o not in defined and columns is not None and o not in columns]
         for operand in missing:
@@ -187,7 +213,7 @@ def infer(spec: FactorySpec, name: str) -> tuple[dict[str, Kind], list[SpecError
 
 def source_columns(fs: FeatureSetSpec) -> list[str]:
     """The columns of the source product the feature set reads."""
-    needed: list[str] = [fs.entity, fs.timestamp, *fs.labels]
+    needed: list[str] = [*fs.key_columns(), *fs.labels]
     defined: set[str] = set()
     for name, feature in fs.features.items():
         for operand in feature.operands():
@@ -221,7 +247,7 @@ def compile_features(
     frame = in_zone(source, timezone).with_columns(pl.col(fs.timestamp).dt.date().alias(DAY))
     for name, feature in fs.features.items():
         frame = feature.block.apply(frame, name, dimensions or {})
-    return frame.select(fs.output_columns()).sort([fs.timestamp, fs.entity])
+    return frame.select(fs.output_columns()).sort(list(dict.fromkeys([fs.timestamp, *fs.entity_columns()])))
 
 
 def feature_dataset(home: FactoryHome, name: str) -> Dataset:
@@ -319,7 +345,7 @@ def build_feature_set_asset(spec: FactorySpec, name: str, context: BuildContext)
         deps=[source_dep, *sorted(dimensions - {source_key}, key=str)],
         automation=follow_upstream(),
         metadata={
-            "factory/entity": fs.entity,
+            "factory/entity": ", ".join(fs.entity_columns()),
             "factory/timestamp": fs.timestamp,
             "factory/labels": ", ".join(fs.labels) or "none",
             "dagster/column_lineage": lineage,

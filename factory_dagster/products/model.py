@@ -211,6 +211,20 @@ def check_model(spec: FactorySpec, name: str) -> list[SpecError]:
             labels.setdefault(label, fs_name)
     if len(errors) > before:
         return errors
+    keyed = {fs_name: spec.feature_sets[fs_name].entity_columns() for fs_name in model.features}
+    first, *others = keyed
+    for fs_name in others:
+        if len(keyed[fs_name]) != len(keyed[first]):
+            errors.append(
+                spec.error(
+                    "models",
+                    name,
+                    ("features", fs_name),
+                    f"feature set '{fs_name}' is keyed by ({', '.join(keyed[fs_name])}) but '{first}' by "
+                    f"({', '.join(keyed[first])}): the model joins its feature sets on the whole entity",
+                    at=(fs_name,),
+                )
+            )
     if model.target.column not in labels:
         errors.append(
             spec.error(
@@ -336,14 +350,16 @@ class FeatureDataError(Exception):
 
 def model_frame(
     spec: FactorySpec, model: ModelSpec, home: FactoryHome, keys: list[str] | None = None
-) -> tuple[pl.DataFrame, str, str]:
-    """Entity, timestamp, labels and features of the model's feature sets, joined on the entity.
+) -> tuple[pl.DataFrame, list[str], str]:
+    """Entity, timestamp, labels and features of the model's feature sets, joined on the whole
+    entity (the sets' entity columns matched in declared order).
 
     `keys`: the partitions to read (all stored ones of each set's current layout by default).
-    Returns the frame and the names of its entity and timestamp columns (from the first set).
+    Returns the frame and the names of its entity columns and timestamp (from the first set).
     """
     frame: pl.LazyFrame | None = None
-    entity = timestamp = ""
+    entity: list[str] = []
+    timestamp = ""
     inputs = model_inputs(spec, model)
     for fs_name in model.features:
         fs = spec.feature_sets[fs_name]
@@ -356,7 +372,7 @@ def model_frame(
                 + (f" for {wanted[0]}..{wanted[-1]}" if keys else "")
                 + ": materialize it first"
             )
-        columns = [fs.entity, fs.timestamp, *fs.labels, *chosen]
+        columns = [*fs.key_columns(), *fs.labels, *chosen]
         if stale := dataset.missing_columns(wanted, columns):
             first = min(stale)
             raise FeatureDataError(
@@ -366,11 +382,12 @@ def model_frame(
             )
         lazy = dataset.scan(wanted)
         if frame is None:
-            entity, timestamp = fs.entity, fs.timestamp
+            entity, timestamp = fs.entity_columns(), fs.timestamp
             frame = lazy.select(columns)
         else:
             extra = [c for c in [*fs.labels, *chosen] if c not in frame.collect_schema()]
-            frame = frame.join(lazy.select([fs.entity, *extra]).rename({fs.entity: entity}), on=entity, how="inner")
+            renamed = dict(zip(fs.entity_columns(), entity, strict=True))
+            frame = frame.join(lazy.select([*renamed, *extra]).rename(renamed), on=entity, how="inner")
     assert frame is not None  # the spec guarantees at least one feature set
     return frame.collect(), entity, timestamp
 

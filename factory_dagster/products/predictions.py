@@ -65,12 +65,12 @@ class PredictionsSpec(ProductSpec):
 
 
 def output_schema(spec: FactorySpec, name: str) -> dict[str, Kind]:
-    """The columns a predictions asset writes, in order: the entity and time of what it scored,
-    the score, the decision (classification), and which model version scored it, when."""
+    """The columns a predictions asset writes, in order: the entity (every column of it) and time
+    of what it scored, the score, the decision (classification), and which model version scored it, when."""
     model: ModelSpec = spec.models[spec.predictions[name].model]
     first = spec.feature_sets.get(next(iter(model.features)))
     # What was scored keeps its source's values; its kind is not looked up (a feature set may read predictions).
-    keys: dict[str, Kind] = {first.entity: "unknown", first.timestamp: "unknown"} if first is not None else {}
+    keys: dict[str, Kind] = {c: "unknown" for c in first.key_columns()} if first is not None else {}
     decision: dict[str, Kind] = {PREDICTED: "bool"} if model.task == "classification" else {}
     return {
         **keys,
@@ -98,10 +98,10 @@ class PredictionsKind(BuildableKind):
         return output_schema(spec, name)
 
     def row_key(self, spec: FactorySpec, name: str) -> list[str] | None:
-        """What was scored: the entity of the model's first feature set."""
+        """What was scored: the entity (all its columns) of the model's first feature set."""
         model: ModelSpec = spec.models[spec.predictions[name].model]
         first = spec.feature_sets.get(next(iter(model.features)))
-        return [first.entity] if first is not None else None
+        return first.entity_columns() if first is not None else None
 
     def check(self, spec: FactorySpec, name: str) -> list[SpecError]:
         return check_predictions(spec, name)
@@ -112,7 +112,8 @@ class PredictionsKind(BuildableKind):
         first = next(iter(model.features))
         fs = spec.feature_sets[first]
         score = [(predictions.model, column) for column in model_inputs(spec, model)]
-        lineage: ColumnDeps = {fs.entity: [(first, fs.entity)], fs.timestamp: [(first, fs.timestamp)], SCORE: score}
+        lineage: ColumnDeps = {c: [(first, c)] for c in fs.key_columns()}
+        lineage[SCORE] = score
         if model.task == "classification":
             lineage[PREDICTED] = score
         return lineage
@@ -231,7 +232,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         else:
             first, last = window.first, window.last
         values = score_frame(pipeline, model.task, input_frame(frame, version.details["features"]))
-        out = frame.select(entity, timestamp).with_columns(
+        out = frame.select(list(dict.fromkeys([*entity, timestamp]))).with_columns(
             pl.Series(SCORE, values, dtype=pl.Float64),
             pl.lit(predictions.model).alias("model_name"),
             pl.lit(version.version).alias("model_version"),

@@ -6,7 +6,7 @@ transaction, so re-running a day never duplicates it.
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset functions' resource annotations.
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 import polars as pl
@@ -20,7 +20,9 @@ from factory_dagster.products.kind import BuildableKind, BuildContext, code_vers
 from factory_dagster.products.metadata import column_schema, partition_rows, table_metadata
 from factory_dagster.products.source_files import (
     POLARS_TYPES,
+    ColumnContract,
     IngestionError,
+    SourceContract,
     read_source,
     read_source_file,
     resolve_source_uri,
@@ -37,6 +39,7 @@ from factory_dagster.storage.quarantine import quarantine
 from factory_dagster.storage.warehouse import quote, replace_rows, replace_table
 
 RAW_SCHEMA = "raw"
+IGNORED_COLUMNS = "factory/ignored_columns"  # headers a run's files had that the spec does not name
 
 
 class DateParts(Strict):
@@ -64,6 +67,23 @@ class SourcePartitionSpec(Strict):
         return [self.date_column] if self.date_column else []
 
 
+class SourceColumnSpec(Strict):
+    """One column of a source, named as in the warehouse by its key in `columns`.
+
+    `name: type` is the short form; the long form says where it comes from and whether a file
+    may lack it: `adj_close: {type: float, from: "Adj Close", optional: true}`.
+    """
+
+    type: ColumnType
+    from_: NonEmpty | None = Field(None, alias="from")  # the header in the file (default: the name)
+    optional: bool = False  # a file without it lands the column as nulls of its type
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
 class SourceSpec(ProductSpec):
     """A raw table landed from a file into the warehouse's `raw` schema.
 
@@ -74,10 +94,29 @@ class SourceSpec(ProductSpec):
     file: NonEmpty  # `package://<package>/<path>` or a path (relative to the spec folder)
     format: Literal["csv", "parquet"] = "csv"
     null_values: list[str] = []
-    columns: dict[Name, ColumnType] = Field(min_length=1)
+    columns: dict[Name, SourceColumnSpec] = Field(min_length=1)
+    unknown_columns: Literal["refuse", "ignore"] = "refuse"  # headers the spec does not name
+    header_match: Literal["exact", "case_insensitive"] = "exact"
+    ignore_columns: list[NonEmpty] = []  # headers dropped on purpose (under either policy)
     primary_key: list[Name] = []
     partition: SourcePartitionSpec | None = None
     landing: Name | None = None
+
+    def column_types(self) -> dict[str, ColumnType]:
+        return {name: column.type for name, column in self.columns.items()}
+
+    def headers(self) -> dict[str, str]:
+        """Each column's header in the files, by its warehouse name."""
+        return {name: column.from_ or name for name, column in self.columns.items()}
+
+    def contract(self) -> SourceContract:
+        headers = self.headers()
+        return SourceContract(
+            tuple(ColumnContract(n, headers[n], c.type, c.optional) for n, c in self.columns.items()),
+            self.unknown_columns,
+            self.header_match,
+            tuple(self.ignore_columns),
+        )
 
     @model_validator(mode="after")
     def _key_in_columns(self) -> "SourceSpec":
@@ -108,7 +147,7 @@ class SourceKind(BuildableKind):
         return f"{quote(RAW_SCHEMA)}.{quote(name)}"
 
     def columns(self, spec: FactorySpec, name: str) -> dict[str, Kind]:
-        return {c: DECLARED[t] for c, t in spec.sources[name].columns.items()}
+        return {c: DECLARED[t] for c, t in spec.sources[name].column_types().items()}
 
     def row_key(self, spec: FactorySpec, name: str) -> list[str] | None:
         return list(spec.sources[name].primary_key) or None
@@ -121,17 +160,17 @@ class SourceKind(BuildableKind):
                 spec, "sources", name, ("partition", "partitions"), source.partition.partitions, errors
             )
             column = source.partition.date_column
-            if column is not None and source.columns.get(column) not in ("date", "timestamp"):
+            kind = source.column_types().get(column or "")
+            if column is not None and kind not in ("date", "timestamp"):
                 errors.append(
                     spec.error(
                         "sources",
                         name,
                         ("partition", "date_column"),
-                        f"'{column}' is {source.columns.get(column)}: a partition needs a date or "
-                        "timestamp column (or date_parts)",
+                        f"'{column}' is {kind}: a partition needs a date or timestamp column (or date_parts)",
                     )
                 )
-        return errors
+        return errors + check_contract(spec, name)
 
     def build(self, spec: FactorySpec, names: list[str], context: BuildContext) -> list[dg.AssetsDefinition]:
         return [build_source_asset(spec, name, context) for name in names]
@@ -140,8 +179,57 @@ class SourceKind(BuildableKind):
 KIND = SourceKind()
 
 
-def read_window(spec: FactorySpec, source: SourceSpec, home: FactoryHome, window: Window, files: list) -> pl.DataFrame:
-    """The rows of a partitioned source for the window's days (landing files take precedence)."""
+def check_contract(spec: FactorySpec, name: str) -> list[SpecError]:
+    """Each header feeds one column, a header is declared or ignored (not both), and the columns
+    that key or partition a row are in every file."""
+    source: SourceSpec = spec.sources[name]
+    errors: list[SpecError] = []
+    fold = source.contract().fold()
+    matching = " (header_match: case_insensitive)" if source.header_match == "case_insensitive" else ""
+    reader: dict[str, str] = {}  # folded header → the column reading it
+    for column, header in source.headers().items():
+        other = reader.setdefault(fold(header), column)
+        if other != column:
+            where = ("columns", column, "from") if source.columns[column].from_ else ("columns", column)
+            errors.append(
+                spec.error(
+                    "sources",
+                    name,
+                    where,
+                    f"header '{header}' is already read by column '{other}'{matching}: each header feeds one column",
+                )
+            )
+    for index, header in enumerate(source.ignore_columns):
+        if fold(header) in reader:
+            errors.append(
+                spec.error(
+                    "sources",
+                    name,
+                    ("ignore_columns", index),
+                    f"header '{header}' is read by column '{reader[fold(header)]}'{matching}: "
+                    "a header is declared or ignored, not both",
+                )
+            )
+    needed = [("primary_key", c) for c in source.primary_key]
+    needed += [("partition", c) for c in (source.partition.columns() if source.partition else [])]
+    for role, column in needed:
+        if column in source.columns and source.columns[column].optional:
+            errors.append(
+                spec.error(
+                    "sources",
+                    name,
+                    ("columns", column, "optional"),
+                    f"'{column}' is in the {role.replace('_', ' ')}: it cannot be optional",
+                )
+            )
+    return errors
+
+
+def read_window(
+    spec: FactorySpec, source: SourceSpec, home: FactoryHome, window: Window, files: list, ignored: set[str]
+) -> pl.DataFrame:
+    """The rows of a partitioned source for the window's days (landing files take precedence);
+    the files read are added to `files`, the headers ignored in them to `ignored`."""
     day_of = landing.row_dates(source, window.timezone)
     landed = {}
     if source.landing is not None:
@@ -155,10 +243,13 @@ def read_window(spec: FactorySpec, source: SourceSpec, home: FactoryHome, window
     if from_seed:
         files.append(resolve_source_uri(source.file, spec.spec_dir))
         seed, _ = read_source(source, spec.spec_dir)
-        frames.append(seed.filter(day_of.is_in(from_seed)))
+        ignored.update(seed.ignored)
+        frames.append(seed.frame.filter(day_of.is_in(from_seed)))
     for day, landed_file in sorted(landed.items()):
         files.append(landed_file.path)
-        frame = read_source_file(landed_file.path, source.columns, landed_file.format, source.null_values)
+        read = read_source_file(landed_file.path, source.contract(), landed_file.format, source.null_values)
+        ignored.update(read.ignored)
+        frame = read.frame
         dates = frame.select(day_of.alias("day")).get_column("day")
         wrong = dates.is_null() | (dates != day)
         if wrong.any():
@@ -169,21 +260,28 @@ def read_window(spec: FactorySpec, source: SourceSpec, home: FactoryHome, window
             )
         frames.append(frame)
     if not frames:
-        return pl.DataFrame(schema={c: POLARS_TYPES[t] for c, t in source.columns.items()})
+        return pl.DataFrame(schema={c: POLARS_TYPES[t] for c, t in source.column_types().items()})
     return pl.concat(frames)
+
+
+def renamed_columns(source: SourceSpec) -> str:
+    """`Adj Close → adj_close, ...`: the columns read from a header of another name."""
+    return ", ".join(f"{h} → {n}" for n, h in source.headers().items() if h != n)
 
 
 def build_source_asset(spec: FactorySpec, name: str, context: BuildContext) -> dg.AssetsDefinition:
     source: SourceSpec = spec.sources[name]
-    declared = {column: POLARS_TYPES[kind] for column, kind in source.columns.items()}
+    declared = {column: POLARS_TYPES[kind] for column, kind in source.column_types().items()}
     key = dg.AssetKey.from_user_string(KIND.key(spec, name))
     gate = context.gates.get(key.to_user_string())
     partitions = spec.partitions[source.partition.partitions] if source.partition else None
+    renamed = renamed_columns(source)
     metadata = {
         "dagster/column_schema": column_schema(declared),
         "dagster/table_name": f"warehouse.{RAW_SCHEMA}.{name}",
         "factory/source_file": source.file,
         "factory/primary_key": ", ".join(source.primary_key) or "none",
+        **({"factory/renamed_columns": renamed} if renamed else {}),
         **({"factory/landing": f"landing/{source.landing}/<YYYY-MM-DD>.csv|parquet"} if source.landing else {}),
     }
 
@@ -201,12 +299,15 @@ def build_source_asset(spec: FactorySpec, name: str, context: BuildContext) -> d
         home = factory.paths
         window = window_of(context, partitions) if partitions else None
         files: list = []
+        ignored: set[str] = set()
         try:
             if window is None:
                 files.append(resolve_source_uri(source.file, spec.spec_dir))
-                frame, _ = read_source(source, spec.spec_dir)
+                read, _ = read_source(source, spec.spec_dir)
+                frame = read.frame
+                ignored.update(read.ignored)
             else:
-                frame = read_window(spec, source, home, window, files)
+                frame = read_window(spec, source, home, window, files, ignored)
         except IngestionError as exc:
             folder = quarantine(home, key.to_user_string(), context.run.run_id, str(exc), files=files)
             raise dg.Failure(
@@ -230,10 +331,17 @@ def build_source_asset(spec: FactorySpec, name: str, context: BuildContext) -> d
             context.log.info(
                 f"landed {frame.height} rows into {RAW_SCHEMA}.{name} from {', '.join(display_path(f) for f in files)}"
             )
+            if ignored:
+                context.log.warning(f"ignored columns the spec does not name: {', '.join(sorted(ignored))}")
             return {
                 **table_metadata(frame),
                 **extra,
                 "factory/source_files": dg.MetadataValue.json([str(f) for f in files]),
+                **(
+                    {IGNORED_COLUMNS: dg.MetadataValue.json(sorted(ignored))}
+                    if source.unknown_columns == "ignore"
+                    else {}
+                ),
             }
 
         yield from audit_then_publish(

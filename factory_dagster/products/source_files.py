@@ -1,8 +1,10 @@
-"""Read a raw source file (CSV, zipped CSV, parquet) into polars with the spec's declared types.
+"""Read a raw source file (CSV, zipped CSV, parquet) into polars under the source's column contract.
 
-Every problem is an `IngestionError` whose message names the file and, where it can, the row and
-column: a missing or renamed column, a value that does not parse as its type, an empty, truncated
-or corrupt file.
+The contract maps each file header to a warehouse column with a type (renaming `Adj Close` to
+`adj_close`), says which columns may be missing (landed as nulls of their type), and what happens
+to headers the spec does not name (refused, or ignored and reported). Every problem is an
+`IngestionError` whose message names the file and, where it can, the row and column: a missing or
+unexpected column, a value that does not parse as its type, an empty, truncated or corrupt file.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import csv
 import importlib.util
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -79,18 +82,82 @@ def _csv_bytes(path: Path) -> tuple[bytes, str]:
         raise IngestionError(f"{name}: corrupt or unreadable archive ({exc})") from None
 
 
-def _check_columns(found: list[str], declared: Mapping[str, str], name: str) -> None:
-    missing = [c for c in declared if c not in found]
-    unexpected = [c for c in found if c not in declared]
+@dataclass(frozen=True)
+class ColumnContract:
+    """One declared column: its warehouse `name`, the `header` it is read from, its type."""
+
+    name: str
+    header: str
+    type: str
+    optional: bool = False  # a file without the header lands the column as nulls
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    """What a source's files must hold, and how their headers become warehouse columns."""
+
+    columns: tuple[ColumnContract, ...]
+    unknown_columns: Literal["refuse", "ignore"] = "refuse"
+    header_match: Literal["exact", "case_insensitive"] = "exact"
+    ignore: tuple[str, ...] = ()  # headers dropped on purpose, whatever the policy
+
+    @classmethod
+    def of(cls, types: Mapping[str, str]) -> SourceContract:
+        """The short form: every column required, read from the header of its own name."""
+        return cls(tuple(ColumnContract(name, name, kind) for name, kind in types.items()))
+
+    def types(self) -> dict[str, str]:
+        return {c.name: c.type for c in self.columns}
+
+    def fold(self) -> Callable[[str], str]:
+        """How headers compare: as written, or case-folded."""
+        return str.casefold if self.header_match == "case_insensitive" else str
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """A file's rows with the declared columns and types, and the headers it had that the spec
+    does not name, dropped under `unknown_columns: ignore`."""
+
+    frame: pl.DataFrame
+    ignored: list[str] = field(default_factory=list)
+
+
+def _match_headers(found: list[str], contract: SourceContract, name: str) -> tuple[dict[str, str], list[str]]:
+    """Which file header feeds each declared column present (name → header), and the headers
+    ignored by the policy; a required column missing or an unexpected header is an error."""
+    fold = contract.fold()
+    by_folded: dict[str, list[str]] = {}
+    for header in found:
+        by_folded.setdefault(fold(header), []).append(header)
+    matched: dict[str, str] = {}
+    missing: list[str] = []
+    for column in contract.columns:
+        hits = by_folded.get(fold(column.header), [])
+        if len(hits) > 1:
+            raise IngestionError(
+                f"{name}: headers {', '.join(repr(h) for h in hits)} all match column '{column.header}' "
+                "(header_match: case_insensitive)"
+            )
+        if hits:
+            matched[column.name] = hits[0]
+        elif not column.optional:
+            renamed = f" ({column.name})" if column.header != column.name else ""
+            missing.append(f"'{column.header}'{renamed}")
+    read = set(matched.values())
+    dropped = {fold(h) for h in contract.ignore}
+    unexpected = [h for h in found if h not in read and fold(h) not in dropped]
     problems = []
     if missing:
-        problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(c) for c in missing)}")
-    if unexpected:
+        problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    if unexpected and contract.unknown_columns == "refuse":
         problems.append(
             f"unexpected column{'s' if len(unexpected) > 1 else ''} {', '.join(repr(c) for c in unexpected)}"
         )
     if problems:
-        raise IngestionError(f"{name}: {'; '.join(problems)} (declared: {', '.join(declared)})")
+        declared = ", ".join(c.header for c in contract.columns)
+        raise IngestionError(f"{name}: {'; '.join(problems)} (declared: {declared})")
+    return matched, unexpected if contract.unknown_columns == "ignore" else []
 
 
 def _check_not_truncated(data: bytes, width: int, name: str, rows: int) -> None:
@@ -166,15 +233,26 @@ def cast_strings(frame: pl.DataFrame, columns: Mapping[str, str], name: str) -> 
     return typed
 
 
-def read_source(source: SourceSpec, spec_dir: Path) -> tuple[pl.DataFrame, Path]:
-    """A declared source's file (resolved from the spec folder), read with its declared types."""
+def _declared(typed: pl.DataFrame, matched: Mapping[str, str], contract: SourceContract) -> pl.DataFrame:
+    """The declared columns in declared order, named as in the warehouse; an optional column the
+    file lacks is nulls of its type."""
+    return typed.select(
+        pl.col(matched[c.name]).alias(c.name)
+        if c.name in matched
+        else pl.lit(None, dtype=POLARS_TYPES[c.type]).alias(c.name)
+        for c in contract.columns
+    )
+
+
+def read_source(source: SourceSpec, spec_dir: Path) -> tuple[SourceFrame, Path]:
+    """A declared source's file (resolved from the spec folder), read under its column contract."""
     path = resolve_source_uri(source.file, spec_dir)
-    return read_source_file(path, source.columns, source.format, source.null_values), path
+    return read_source_file(path, source.contract(), source.format, source.null_values), path
 
 
 def read_source_file(
-    path: Path, columns: Mapping[str, str], file_format: str = "csv", null_values: list[str] | None = None
-) -> pl.DataFrame:
+    path: Path, contract: SourceContract, file_format: str = "csv", null_values: list[str] | None = None
+) -> SourceFrame:
     """Read one source file into a frame with exactly the declared columns and types."""
     if file_format == "parquet":
         name = display_path(path)
@@ -184,9 +262,10 @@ def read_source_file(
             raise IngestionError(f"{name}: file not found") from None
         except Exception as exc:  # polars raises several types for a corrupt file
             raise IngestionError(f"{name}: not a readable parquet file ({exc})") from None
-        _check_columns(frame.columns, columns, name)
-        as_text = frame.select(pl.col(c).cast(pl.String) for c in columns)
-        return cast_strings(as_text, columns, name)
+        matched, ignored = _match_headers(frame.columns, contract, name)
+        types = {matched[c.name]: c.type for c in contract.columns if c.name in matched}
+        as_text = frame.select(pl.col(h).cast(pl.String) for h in types)
+        return SourceFrame(_declared(cast_strings(as_text, types, name), matched, contract), ignored)
 
     data, name = _csv_bytes(path)
     if not data.strip():
@@ -198,11 +277,13 @@ def read_source_file(
     except pl.exceptions.ComputeError as exc:
         reason = str(exc).splitlines()[0]
         raise IngestionError(f"{name}: malformed CSV ({reason})") from None
-    _check_columns(frame.columns, columns, name)
+    matched, ignored = _match_headers(frame.columns, contract, name)
     _check_not_truncated(data, len(frame.columns), name, frame.height)
+    types = {matched[c.name]: c.type for c in contract.columns if c.name in matched}
     try:
-        return cast_strings(frame, columns, name)
+        typed = cast_strings(frame, types, name)
     except IngestionError as exc:
         if exc.row == frame.height and not data.endswith((b"\n", b"\r")):
             raise IngestionError(f"{exc}; it ends mid-row without a line end: the file is truncated", exc.row) from None
         raise
+    return SourceFrame(_declared(typed, matched, contract), ignored)

@@ -84,7 +84,8 @@ def _reason(error: Mapping[str, Any], model: type[BaseModel], parent: tuple[Any,
         return f"missing required field '{name}'"
     if kind == "extra_forbidden":
         owner = _model_at(model, parent)
-        allowed = f" (allowed: {', '.join(owner.model_fields)})" if owner else ""
+        fields = [f.alias or n for n, f in owner.model_fields.items()] if owner else []  # `from`, not `from_`
+        allowed = f" (allowed: {', '.join(fields)})" if owner else ""
         return f"unknown field '{name}'{allowed}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")

@@ -110,20 +110,28 @@ def missing_gate(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThre
     ]
 
 
-@rule("TD19K", "Untested key", "high", "A keyed table whose key is not tested unique and not null.")
+@rule(
+    "TD19K",
+    "Untested key",
+    "high",
+    "A keyed table whose key (as a whole, when composite) is not tested unique and not null.",
+)
 def untested_key(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     findings = []
     for n in graph.of_role(*CHECKED_ROLES):
         if n.declared_key is None or n.key_tested:
             continue
         key = ", ".join(n.declared_key) if n.declared_key else "no column"
-        findings.append(
-            r.finding(
-                [n.key],
-                f"key of {n.key} ({key}) has no unique + not-null test",
-                "add unique and not_null tests on the key (dbt) or expectations (GX suite)",
-                list(n.declared_key),
+        if len(n.declared_key) > 1:  # the key as a whole: its columns may repeat one by one
+            fix = (
+                f"test the whole key: expect_compound_columns_to_be_unique on [{key}] and "
+                "expect_column_values_to_not_be_null on each column (GX suite), or "
+                "dbt_utils.unique_combination_of_columns and not_null tests (dbt)"
             )
+        else:
+            fix = "add unique and not_null tests on the key (dbt) or expectations (GX suite)"
+        findings.append(
+            r.finding([n.key], f"key of {n.key} ({key}) has no unique + not-null test", fix, list(n.declared_key))
         )
     return findings
 
