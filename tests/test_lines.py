@@ -3,6 +3,7 @@ expectations/<line>/ under one factory root, several lines in one code location.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import dagster as dg
 import pytest
 
 from factory_dagster.cli import main
+from factory_dagster.cli.common import load
 from factory_dagster.factory import build_definitions
 from factory_dagster.products import load_factory, load_line
 from factory_dagster.products.dbt_model import prepare_dbt_project
@@ -136,6 +138,28 @@ def test_loading_definitions_changes_no_environment_and_writes_no_file(
     defs.get_repository_def()
     assert dict(os.environ) == environment
     assert listing() == files
+
+
+def test_commands_compile_the_dbt_project_only_when_it_changed(
+    two_lines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(two_lines, root, symlinks=True)  # copies keep their times: the manifest is current
+    monkeypatch.setenv("FACTORY_ROOT", str(root))
+    monkeypatch.setenv("FACTORY_HOME", str(tmp_path / "home"))
+    manifest = root / "dbt_project" / "target" / "manifest.json"
+    args = argparse.Namespace(lines=["alpha"])
+    before = manifest.stat().st_mtime_ns
+    load(args, prepare=True)  # what `factory build` does first: the manifest is current
+    assert manifest.stat().st_mtime_ns == before
+    model = root / "dbt_project" / "models" / "alpha" / "staging" / "stg_events.sql"
+    model.touch()  # edited after the manifest
+    loaded = load(args, prepare=True)  # compiled again, and the line loads
+    assert manifest.stat().st_mtime_ns >= model.stat().st_mtime_ns > before
+    assert set(loaded.specs[0].dbt_models) == {"stg_events", "int_step_1", "fct_events"}
+    current = manifest.stat().st_mtime_ns
+    load(args, prepare=True, force=True)  # `factory prepare` always compiles
+    assert manifest.stat().st_mtime_ns > current
 
 
 def test_a_stale_or_missing_manifest_says_run_factory_prepare(

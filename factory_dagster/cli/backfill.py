@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-prepare",
         action="store_true",
-        help="skip `factory prepare` (dbt compile, GX parse of the suites) before loading",
+        help="skip preparing before loading (dbt compile when a dbt file changed, GX parse of the suites)",
     )
     parser.add_argument("--verbose", action="store_true", help="stream Dagster and dbt logs")
     return parser

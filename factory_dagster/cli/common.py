@@ -76,22 +76,25 @@ class Loaded:
         return next((spec for spec in self.specs if spec.name == line), None)
 
 
-def load(args: argparse.Namespace, prepare: bool = False, check_suites: bool = False) -> Loaded:
+def load(args: argparse.Namespace, prepare: bool = False, check_suites: bool = False, force: bool = False) -> Loaded:
     """Load the lines (`--line`, else the configured ones) and build their definitions; spec
     errors end the command with one line each.
 
-    `prepare`: compile the dbt project first (`dbt compile`) and let GX parse every suite, as
-    `factory prepare` does; `check_suites`: only the latter (definitions loads do neither).
+    `prepare`: compile the dbt project first (`dbt compile`) when its manifest is missing or older
+    than a project file (always with `force`), and let GX parse every suite, as `factory prepare`
+    does; `check_suites`: only the latter (definitions loads do neither).
     """
     from factory_dagster.factory import build_definitions, build_gates
     from factory_dagster.gates.suites import check_with_gx
     from factory_dagster.products.dbt_model import prepare_dbt_project
+    from factory_dagster.spec.dbt_manifest import is_current
 
     home = FactoryHome.resolve()
     try:
         root = find_root()
-        if prepare and (root.dbt_project_dir / "dbt_project.yml").is_file():
-            prepare_dbt_project(root.dbt_project_dir)
+        project = root.dbt_project_dir
+        if prepare and (project / "dbt_project.yml").is_file() and (force or not is_current(project)):
+            prepare_dbt_project(project)
         specs = load_factory(root, getattr(args, "lines", None))
     except SpecError as exc:
         fail(str(exc))

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args, prepare=True)
+    loaded = load(args, prepare=True, force=True)
     where = loaded.root.dbt_project_dir
     console.print(
         f"prepared {where / 'target' / 'manifest.json'}"

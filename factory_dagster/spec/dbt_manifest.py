@@ -97,6 +97,11 @@ def _load(path: Path, mtime_ns: int) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def is_current(project_dir: Path) -> bool:
+    """A manifest exists and no project file changed after it was written."""
+    return manifest_path(project_dir).is_file() and stale_by(project_dir) is None
+
+
 def load_manifest(project_dir: Path, check_current: bool = True) -> dict[str, Any]:
     """The parsed manifest (cached until the file changes).
 
