@@ -337,7 +337,13 @@ def typed_frame(rng: np.random.Generator, n: int) -> pl.DataFrame:
     return frame.with_columns(i32=pl.col("i").cast(pl.Int32), f32=pl.col("f").cast(pl.Float32), d=pl.col("t").dt.date())
 
 
-@pytest.mark.parametrize("seed", range(40))
+SWEEP_SEEDS = 40
+QUICK_SEEDS = 6  # in the quick run (`-m "not e2e"`); the whole sweep runs with the end-to-end tests
+
+
+@pytest.mark.parametrize(
+    "seed", [pytest.param(seed, marks=[pytest.mark.e2e] if seed >= QUICK_SEEDS else []) for seed in range(SWEEP_SEEDS)]
+)
 def test_row_conditions_match_gx(seed: int) -> None:
     rng = np.random.default_rng(1000 + seed)
     frame = typed_frame(rng, SIZES[seed % len(SIZES)])
