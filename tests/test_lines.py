@@ -160,6 +160,11 @@ def test_commands_compile_the_dbt_project_only_when_it_changed(
     current = manifest.stat().st_mtime_ns
     load(args, prepare=True, force=True)  # `factory prepare` always compiles
     assert manifest.stat().st_mtime_ns > current
+    extra = root / "dbt_project" / "models" / "alpha" / "marts" / "extra_events.sql"
+    extra.write_text("select id from {{ ref('fct_events') }}\n")
+    assert "extra_events" in load(args, prepare=True).specs[0].dbt_models  # a new model
+    extra.unlink()  # a deleted model: its folder changed after the manifest
+    assert "extra_events" not in load(args, prepare=True).specs[0].dbt_models
 
 
 def test_a_stale_or_missing_manifest_says_run_factory_prepare(
@@ -198,9 +203,10 @@ def test_a_line_is_named_by_its_folder(line_dir: Path) -> None:
     replace(line_yaml, "line:\n", "line:\n  name: flights\n")
     with pytest.raises(SpecError) as caught:
         load_line(line_dir)
-    number = line_yaml.read_text().splitlines().index("line:") + 1  # the section holding the key
+    number = line_yaml.read_text().splitlines().index("  name: flights") + 1
     assert str(caught.value) == (
-        f"{display_path(line_yaml)}: line: a line is named by its folder (lines/<name>/): remove 'name' (line {number})"
+        f"{display_path(line_yaml)}: line.name: a line is named by its folder (lines/flights/): remove 'name' "
+        f"(line {number})"
     )
 
 

@@ -94,12 +94,13 @@ def load(args: argparse.Namespace, prepare: bool = False, check_suites: bool = F
         root = find_root()
         project = root.dbt_project_dir
         if prepare and (project / "dbt_project.yml").is_file() and (force or not is_current(project)):
-            prepare_dbt_project(project)
+            try:
+                prepare_dbt_project(project)
+            except Exception as exc:  # dbt's errors (a model that does not compile, ...) in one line
+                fail(f"cannot prepare the dbt project: {first_line(exc)}")
         specs = load_factory(root, getattr(args, "lines", None))
     except SpecError as exc:
         fail(str(exc))
-    except Exception as exc:  # dbt compile errors surface here when preparing
-        fail(f"cannot prepare the dbt project: {first_line(exc)}")
     try:
         defs = build_definitions(specs=specs, home=home.root)
         if prepare or check_suites:

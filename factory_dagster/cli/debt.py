@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from factory_dagster.cli.common import console, fail, load
@@ -63,10 +64,10 @@ def print_line(line: str, result: Assessment, html: Path) -> None:
     for f in report.findings:
         table.add_row(
             f"[{COLOURS[f.severity]}]{f.severity}[/]",
-            f"{f.rule} {f.name}",
-            ", ".join(f.assets),
-            f.evidence + (f" ({', '.join(f.columns)})" if f.columns else ""),
-            f.fix,
+            escape(f"{f.rule} {f.name}"),
+            escape(", ".join(f.assets)),
+            escape(f.evidence + (f" ({', '.join(f.columns)})" if f.columns else "")),
+            escape(f.fix),
         )
     console.print(table if report.findings else f"Line {line}: no debt found.")
     counts = report.counts()
@@ -83,6 +84,6 @@ def print_line(line: str, result: Assessment, html: Path) -> None:
         for column in ("test", "title", "score", "evidence"):
             tests.add_column(column, overflow="fold")
         for t in score.tests:
-            tests.add_row(t.id, t.title, f"{t.score:g}", t.evidence)
+            tests.add_row(t.id, escape(t.title), f"{t.score:g}", escape(t.evidence))
         console.print(tests)
-    console.print(f"HTML report with the lineage graph: {html}")
+    console.print(f"HTML report with the lineage graph: {html}", markup=False, soft_wrap=True)

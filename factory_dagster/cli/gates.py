@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import dagster as dg
+from rich.markup import escape
 from rich.table import Table
 
 from factory_dagster.cli.common import console, errors, load
@@ -79,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
         colour = "green" if status == "PASSED" else "red" if "ERROR" in status else "yellow"
         text = f"[{colour}]{status}[/]" + (f" at {result['at']}" if "at" in result else "")
         for failed in result.get("failed") or []:
-            text += f"\n  {failed}"
+            text += f"\n  {escape(str(failed))}"
         table.add_row(
-            row["asset"], row["suite"], f"{row['critical']} / {row['warning']} / {row['info']}", row["engine"], text
+            escape(row["asset"]),
+            escape(row["suite"]),
+            f"{row['critical']} / {row['warning']} / {row['info']}",
+            row["engine"],
+            text,
         )
     console.print(table)
     return 0

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from factory_dagster.cli.common import console, load
@@ -43,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
             table.add_column(column, overflow="fold")
         for row in groups[group]:
             table.add_row(
-                row["asset"], ", ".join(row["kinds"]), ", ".join(row["owners"]), str(row["checks"]), row["description"]
+                *(escape(text) for text in (row["asset"], ", ".join(row["kinds"]), ", ".join(row["owners"]))),
+                str(row["checks"]),
+                escape(row["description"]),
             )
         console.print(table)
     return 0

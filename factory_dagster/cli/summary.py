@@ -105,7 +105,8 @@ def print_model_metrics(console: Console, spec: FactorySpec, report: RunReport) 
         status = "" if outcome is not None else " [red]not promoted[/]"
         console.print(
             f"[bold]Model {name}[/]{status}: version {values.get('model_version')}, trained on "
-            f"{values.get('train_window')}, evaluated on {values.get('test_window')}"
+            f"{values.get('train_window')}, evaluated on {values.get('test_window')}",
+            soft_wrap=True,
         )
         table = Table()
         for column in ("metric", "model", "baseline"):
@@ -133,7 +134,8 @@ def print_predictions(console: Console, spec: FactorySpec, report: RunReport, li
         frame = pl.read_parquet(path).head(limit).drop("scored_at", "model_name", strict=False)
         console.print(
             f"[bold]Predictions {name}[/]: first {len(frame)} rows of {escape(path.name)} "
-            f"({outcome.rows:,} rows written, in {escape(str(uri))})"
+            f"({outcome.rows:,} rows written, in {escape(str(uri))})",
+            soft_wrap=True,
         )
         table = Table()
         for column in frame.columns:
@@ -154,7 +156,8 @@ def print_footer(console: Console, report: RunReport) -> None:
     console.print(
         f"{verdict}  {built} assets built, {failed} failed, {skipped} skipped; {rows:,} rows written; "
         f"checks: {passed} passed, {warned} warned, {len(report.checks) - passed - warned} failed; "
-        f"{report.seconds:.1f} s (run {report.run_id})"
+        f"{report.seconds:.1f} s (run {report.run_id})",
+        soft_wrap=True,
     )
     if report.log_path and not report.success:
         console.print(f"run log (dbt output): {report.log_path}", markup=False)

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
             f"{len(spec.dbt_models)} dbt models, {len(spec.feature_sets)} feature sets, "
             f"{len(spec.models)} models, {len(spec.predictions)} predictions",
             markup=False,
+            soft_wrap=True,
         )
     assets = len(loaded.defs.resolve_asset_graph().materializable_asset_keys)
-    console.print(f"ok: {len(loaded.specs)} line(s), {assets} assets in one code location")
+    console.print(f"ok: {len(loaded.specs)} line(s), {assets} assets in one code location", soft_wrap=True)
     return 0

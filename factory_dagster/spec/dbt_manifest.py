@@ -79,17 +79,23 @@ def manifest_path(project_dir: Path) -> Path:
     return project_dir / MANIFEST_RELATIVE_PATH
 
 
-PROJECT_FILES = ("models", "macros", "seeds", "snapshots", "tests")
+PROJECT_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests")
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 
 
 def stale_by(project_dir: Path) -> Path | None:
-    """A project file changed after the manifest was written (None when the manifest is current)."""
+    """A project file or folder changed after the manifest was written (None when it is current).
+
+    Folders count: creating, deleting or renaming a file changes its folder's time, so a model
+    deleted since the manifest makes it stale too.
+    """
     written = manifest_path(project_dir).stat().st_mtime
-    files = [
-        project_dir / "dbt_project.yml",
-        *(p for folder in PROJECT_FILES for p in (project_dir / folder).rglob("*") if p.is_file()),
+    paths = [
+        *(project_dir / name for name in PROJECT_FILES),
+        *(project_dir / folder for folder in PROJECT_FOLDERS),
+        *(p for folder in PROJECT_FOLDERS for p in (project_dir / folder).rglob("*")),
     ]
-    return next((p for p in files if p.exists() and p.stat().st_mtime > written), None)
+    return next((p for p in paths if p.exists() and p.stat().st_mtime > written), None)
 
 
 @lru_cache(maxsize=8)

@@ -73,13 +73,6 @@ class LineSpec(Strict):
     automation: AutomationSpec = AutomationSpec()
     openlineage: OpenLineageSpec = OpenLineageSpec()
 
-    @model_validator(mode="before")
-    @classmethod
-    def _named_by_folder(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "name" in value:
-            raise ValueError("a line is named by its folder (lines/<name>/): remove 'name'")
-        return value
-
 
 @dataclass
 class FactorySpec:

@@ -76,6 +76,16 @@ def _parse(
                     continue
                 single_docs[section] = doc
                 documents[(section, section)] = doc
+                if section == "line" and isinstance(body, dict) and "name" in body:
+                    errors.append(
+                        SpecError(
+                            doc.path,
+                            "line.name",
+                            f"a line is named by its folder (lines/{line_name}/): remove 'name'",
+                            doc.line_of(("line", "name")),
+                        )
+                    )
+                    body = {k: v for k, v in body.items() if k != "name"}
                 try:
                     singles[section] = SINGLETONS[section].model_validate(body if body is not None else {})
                 except ValidationError as exc:
