@@ -140,6 +140,7 @@ def test_loading_definitions_changes_no_environment_and_writes_no_file(
     assert listing() == files
 
 
+@pytest.mark.e2e  # runs dbt compile three times
 def test_commands_compile_the_dbt_project_only_when_it_changed(
     two_lines: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
