@@ -125,9 +125,10 @@ def _definitions(specs: list[FactorySpec], home_path: Path) -> dg.Definitions:
         for kind, definitions in build_automation(spec, keys, graph).items():
             automation[kind] += definitions
     automation["sensors"] += build_openlineage_sensors(specs)
+    governance, debt_checks = build_governance_assets(specs, gates, graph)
     return dg.Definitions(
-        assets=[*assets, *build_governance_assets(specs, gates, graph)],
-        asset_checks=checks,
+        assets=[*assets, *governance],
+        asset_checks=[*checks, *debt_checks],
         jobs=automation["jobs"],
         sensors=automation["sensors"],
         schedules=automation["schedules"],

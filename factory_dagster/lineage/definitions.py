@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext
 from factory_dagster.compat import AssetGraph
 from factory_dagster.gates.gate import Gate
 from factory_dagster.lineage.assess import Assessment, assess
+from factory_dagster.lineage.checks import DEBT_CHECK, SCORE_CHECK, build_debt_checks, line_assets, outcomes
 from factory_dagster.lineage.graph import REPORT_GROUP
 from factory_dagster.lineage.ml_test_score import SECTIONS
 from factory_dagster.lineage.openlineage import emit_run
@@ -33,21 +34,31 @@ def line_reports(home: FactoryHome, line: str) -> Path:
 
 def build_governance_assets(
     specs: list[FactorySpec], gates: dict[str, dict[str, Gate]], graph: AssetGraph
-) -> list[dg.AssetsDefinition]:
-    """Two assets that read the whole graph, line by line: the debt report and the ML Test Score.
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """Two assets that read the whole graph, line by line: the debt report and the ML Test Score,
+    and the checks that show their findings on each asset (`technical_debt`, `ml_test_score`).
 
-    They have no dependencies on purpose: they judge the graph, they are not part of it.
-    `gates`: each line's gates by asset key; `graph`: every asset and check of the factory.
+    The assets have no dependencies on purpose: they judge the graph, they are not part of it.
+    Materializing them also evaluates every asset's check of theirs. `gates`: each line's gates
+    by asset key; `graph`: every asset and check of the factory.
     """
     owners = sorted({m.owner for s in specs for m in s.models.values()} or {"team:data-platform"})
+    lines = line_assets(specs, graph)
 
-    def current(context: AssetExecutionContext, factory: FactoryResource) -> dict[str, Assessment]:
+    def line_assessment(context: AssetExecutionContext | dg.AssetCheckExecutionContext, spec: FactorySpec):
+        return assess(spec, graph, context.instance, {k: g.suite for k, g in gates[spec.name].items()})
+
+    def current(context: AssetExecutionContext, factory: FactoryResource, check: str) -> dict[str, Assessment]:
+        """Every line's assessment, written as its report; the line's `check` evaluated on its assets."""
         home = factory.paths
         results = {}
         for spec in specs:
-            result = assess(spec, graph, context.instance, {k: g.suite for k, g in gates[spec.name].items()})
+            result = line_assessment(context, spec)
             write_html(line_reports(home, spec.name) / "debt.html", result.graph, result.debt, result.scores)
             write_json(line_reports(home, spec.name) / "debt.json", result.debt, result.scores)
+            for outcome in outcomes(result, lines[spec.name], check):
+                # log_event records an AssetCheckEvaluation in this run (its annotation omits the type).
+                context.log_event(outcome.evaluation())  # pyright: ignore[reportArgumentType]
             results[spec.name] = result
         return results
 
@@ -60,7 +71,7 @@ def build_governance_assets(
         "line's thresholds and reasoned exceptions); also written as reports/<line>/debt.html.",
     )
     def debt_report(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
-        results = current(context, factory)
+        results = current(context, factory, DEBT_CHECK)
         counts = {
             severity: sum(r.debt.counts()[severity] for r in results.values())
             for severity in next(iter(results.values())).debt.counts()
@@ -92,7 +103,7 @@ def build_governance_assets(
     )
     def ml_test_score(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
         metadata: dict[str, Any] = {}
-        for result in current(context, factory).values():
+        for result in current(context, factory, SCORE_CHECK).values():
             for score in result.scores:
                 metadata[f"{score.model}/score"] = dg.MetadataValue.float(score.score)
                 metadata[f"{score.model}/band"] = score.band
@@ -100,7 +111,7 @@ def build_governance_assets(
                 metadata[f"{score.model}/tests"] = dg.MetadataValue.md(score_markdown(score))
         return dg.MaterializeResult(metadata=metadata)
 
-    return [debt_report, ml_test_score]
+    return [debt_report, ml_test_score], [build_debt_checks(specs, graph, line_assessment)]
 
 
 def build_openlineage_sensors(specs: list[FactorySpec]) -> list[dg.SensorDefinition]:

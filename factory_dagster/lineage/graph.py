@@ -22,6 +22,9 @@ from factory_dagster.spec.dbt_manifest import load_manifest, models_path
 
 Role = Literal["source", "data_product", "feature_set", "model", "predictions", "report"]
 REPORT_GROUP = "governance"
+# On the checks that show the governance reports on each asset: they judge the graph, they are
+# not part of it (no test of the data, no gate).
+GOVERNANCE_CHECK = "factory/governance"
 PIPELINE_ROLES: tuple[Role, ...] = ("source", "data_product", "feature_set", "model", "predictions")
 DISTRIBUTION_EXPECTATIONS = frozenset(
     {
@@ -286,6 +289,8 @@ def build_graph(
         )
         for check_key in sorted(a.check_keys, key=lambda k: k.name):
             check_spec = graph.get_check_spec(check_key)
+            if (check_spec.metadata or {}).get(GOVERNANCE_CHECK):
+                continue
             node.checks.append(CheckInfo(check_key.name, check_spec.blocking, _check_kind(check_key.name, check_spec)))
         node.drift_gate = bool(node.suite and any(e.type in DISTRIBUTION_EXPECTATIONS for e in node.suite.expectations))
         if node.role == "data_product" and key in dbt:
