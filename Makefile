@@ -1,16 +1,22 @@
 # Two entry points for a fresh machine; each creates .venv and installs into it.
-#   make demo   set up, then build the whole flights line on the embedded default
-#   make test   set up, then run the linters (ruff, pyright) and the test suite
+#   make demo   set up, then build every line on the embedded default, then its governance reports
+#   make test   set up (Debian's chromium too, for the browser tests), then run the linters (ruff,
+#               pyright) and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Each product line brings its own data packages (lines/<line>/requirements.txt).
 LINE_REQUIREMENTS := $(foreach file,$(wildcard lines/*/requirements.txt),-r $(file))
+# The browser tests drive Debian's chromium (never a downloaded browser); installed when missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint setup setup-test ui clean
+.PHONY: demo test lint setup setup-test browser ui clean
 
+# The governance reports judge the built graph: built after it, they show its debt in the UI.
 demo: setup
 	$(BIN)/factory build
+	$(BIN)/factory build --select 'group:governance'
 
 test: lint
 	$(BIN)/python -m pytest
@@ -24,7 +30,11 @@ ui: setup
 	$(BIN)/factory ui
 
 setup: $(VENV)/.installed
-setup-test: $(VENV)/.installed-test
+setup-test: $(VENV)/.installed-test browser
+
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
 $(VENV)/.installed: pyproject.toml $(wildcard lines/*/requirements.txt)
 	$(PYTHON) -m venv $(VENV)

@@ -71,6 +71,14 @@ def test_factory_ui_serves_the_line(tmp_path: Path) -> None:
     assert nodes["flight_features"]["groupName"] == "flights"  # the line's group
     gate = [c for c in nodes["raw/flights"]["assetChecksOrError"]["checks"] if c["name"] == "quality_gate"]
     assert gate == [{"name": "quality_gate", "blocking": True}]
+    # Debt on the graph: every asset of the line has a technical_debt check, each model its score; none blocks.
+    debt = {
+        key
+        for key, n in nodes.items()
+        if {"name": "technical_debt", "blocking": False} in n["assetChecksOrError"]["checks"]
+    }
+    assert debt == {key for key, n in nodes.items() if n["groupName"] != "governance"}
+    assert {"name": "ml_test_score", "blocking": False} in nodes["delay_classifier"]["assetChecksOrError"]["checks"]
     (repository,) = data["repositoriesOrError"]["nodes"]
     sensors = {s["name"] for s in repository["sensors"]}
     assert {"flights_landing", "flights_automation", "openlineage_on_success"} <= sensors

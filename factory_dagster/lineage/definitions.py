@@ -68,7 +68,7 @@ def build_governance_assets(
         owners=owners,
         kinds={"python"},
         description="Technical debt found in the lineage of every line (debt rules TD01-TD23 with each "
-        "line's thresholds and reasoned exceptions); also written as reports/<line>/debt.html.",
+        "line's thresholds and reasoned exceptions); also written as `reports/<line>/debt.html`.",
     )
     def debt_report(context: AssetExecutionContext, factory: FactoryResource) -> dg.MaterializeResult:
         results = current(context, factory, DEBT_CHECK)
