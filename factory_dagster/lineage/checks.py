@@ -25,6 +25,7 @@ from factory_dagster.spec import FactorySpec
 
 DEBT_CHECK = "technical_debt"
 SCORE_CHECK = "ml_test_score"
+GOVERNANCE_CHECKS = frozenset({DEBT_CHECK, SCORE_CHECK})
 # The ML Test Score a model needs for its check to pass: above the paper's "serious holes in
 # reliability possible" band (Breck et al. 2017); 0 ("more of a research project") is an error.
 SCORE_PASSES_ABOVE = 1.0
