@@ -1,10 +1,12 @@
 {{ config(tags=["flights_daily"]) }}
+{%- set flight_date = date_from_parts('year', 'month', 'day') %}
 -- One row per flight, renamed and typed; the scheduled departure becomes a local timestamp.
 select
-    strftime(make_date(year, month, day), '%Y-%m-%d')
-        || '-' || carrier || cast(flight as varchar) || '-' || origin as flight_id,
-    make_date(year, month, day) as flight_date,
-    make_timestamp(year, month, day, hour, minute, 0.0) as scheduled_departure,
+    cast({{ flight_date }} as {{ dbt.type_string() }})
+        || '-' || carrier || cast(flight as {{ dbt.type_string() }}) || '-' || origin as flight_id,
+    {{ flight_date }} as flight_date,
+    {{ dbt.dateadd('minute', '60 * hour + minute', 'cast(' ~ flight_date ~ ' as ' ~ dbt.type_timestamp() ~ ')') }}
+        as scheduled_departure,
     time_hour as scheduled_hour_utc,
     year,
     month,

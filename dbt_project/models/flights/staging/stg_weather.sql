@@ -1,7 +1,7 @@
 -- One row per origin and hour. A wind speed above 250 mph is a sensor error in the source
 -- (one reading of 1,048 mph at EWR): it becomes unknown rather than a fact.
 select
-    origin || '-' || strftime(time_hour, '%Y-%m-%dT%H') as weather_id,
+    origin || '-' || {{ utc_hour_text('time_hour') }} as weather_id,
     origin,
     time_hour as observed_hour_utc,
     temp as temp_f,
