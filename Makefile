@@ -11,7 +11,7 @@ LINE_REQUIREMENTS := $(foreach file,$(wildcard lines/*/requirements.txt),-r $(fi
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint setup setup-test browser ui clean
+.PHONY: demo test lint setup setup-test browser services ui clean
 
 # The governance reports judge the built graph: built after it, they show its debt in the UI.
 demo: setup
@@ -30,11 +30,16 @@ ui: setup
 	$(BIN)/factory ui
 
 setup: $(VENV)/.installed
-setup-test: $(VENV)/.installed-test browser
+setup-test: $(VENV)/.installed-test browser services
 
 browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+# The warehouse tests talk to the machine's PostgreSQL (127.0.0.1:5432); started when it is down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || \
+		$(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 
 $(VENV)/.installed: pyproject.toml $(wildcard lines/*/requirements.txt)
 	$(PYTHON) -m venv $(VENV)
