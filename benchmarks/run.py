@@ -173,12 +173,10 @@ def factory_outputs(home: Path) -> dict[str, Any]:
         if files:
             out["rows"][name] = pl.scan_parquet(files).select(pl.len()).collect().item()
     registry = home / "models" / "delay_classifier" / "registry.json"
-    if registry.exists():
-        versions = json.loads(registry.read_text(encoding="utf-8")).get("versions", [])
-        latest = versions[-1] if isinstance(versions, list) and versions else {}
-        if isinstance(versions, dict) and versions:
-            latest = list(versions.values())[-1]
-        out["metrics"] = latest.get("metrics", {})
+    if registry.exists():  # the version trained last (served or not), as the registry records it
+        versions = list(json.loads(registry.read_text(encoding="utf-8")).get("versions", {}).values())
+        if versions:
+            out["metrics"] = max(versions, key=lambda v: v["created_at"]).get("details", {}).get("metrics", {})
     return out
 
 
@@ -437,6 +435,7 @@ def main() -> None:
     parser.add_argument("--no-bookkeeping", action="store_true", help="skip the partition line, backfill and load")
     parser.add_argument("--repeat", type=int, default=3, help="cold definitions loads (the median is kept)")
     parser.add_argument("--note", default="", help="a line written above the results (e.g. what else ran)")
+    parser.add_argument("--append", action="store_true", help="add this run's results to --out instead of replacing it")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     scales = [run_scale(scale, args.work, args.timeout) for scale in args.scale]
@@ -449,7 +448,8 @@ def main() -> None:
     text = report(scales, books, args.note)
     print(text)
     if args.out:
-        args.out.write_text(f"# Benchmark results\n\n{text}", encoding="utf-8")
+        before = args.out.read_text(encoding="utf-8") if args.append and args.out.exists() else "# Benchmark results\n"
+        args.out.write_text(f"{before}\n## Run of {', '.join(f'{s}x' for s in args.scale)}\n\n{text}", encoding="utf-8")
 
 
 if __name__ == "__main__":
