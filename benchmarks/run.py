@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -30,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from benchmarks.definitions_load import LOAD, cold
-from benchmarks.flights_data import REPO, scaled_flights_root, write_scaled
+from benchmarks.flights_data import REPO, real_flights, scaled_flights_root, write_scaled
 from benchmarks.partition_line import partition_root
 
 GIB = 1024**3
@@ -53,6 +56,7 @@ class Measured:
     peak_rss: int
     returncode: int | None  # None: killed at the timeout
     output: str
+    cpu_seconds: float = 0.0  # user + system time of the tree: what another load on the machine moves least
 
     @property
     def ok(self) -> bool:
@@ -85,6 +89,7 @@ def tree_rss(root_pid: int) -> int:
 def measure(command: list[str], env: dict[str, str], timeout: float | None = None, log: Path | None = None) -> Measured:
     """Run `command` in its own session; wall time and the peak RSS of its tree (polled every 0.2 s)."""
     out = open(log, "w", encoding="utf-8") if log else subprocess.DEVNULL
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     peak = 0
@@ -110,7 +115,9 @@ def measure(command: list[str], env: dict[str, str], timeout: float | None = Non
     if log:
         out.close()  # type: ignore[union-attr]
     text = log.read_text(encoding="utf-8", errors="replace") if log else ""
-    return Measured(seconds, peak, code, text)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(seconds, peak, code, text, cpu)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -207,14 +214,19 @@ class ScaleResult:
 
 def run_scale(scale: int, work: Path, timeout: float | None) -> ScaleResult:
     folder = work / f"flights_{scale}x"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    for stale in ("home", "floor", "root"):
+        shutil.rmtree(folder / stale, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = real_flights()
     if scale == 1:
-        root, rows = REPO, 336_776
+        root, rows = REPO, base.height
     else:
         data = folder / "flights.parquet"
-        print(f"[{scale}x] generating the data ...", flush=True)
-        rows = write_scaled(scale, data)
+        rows = pq.ParquetFile(data).metadata.num_rows if data.exists() else 0
+        if rows != scale * base.height:  # data written by an earlier run at this scale is kept
+            print(f"[{scale}x] generating the data ...", flush=True)
+            rows = write_scaled(scale, data, base)
+        del base
         root = scaled_flights_root(folder / "root", scale, data)
     prepare(root)
     print(f"[{scale}x] floor ...", flush=True)
@@ -300,8 +312,9 @@ def report(scales: list[ScaleResult], books: Bookkeeping | None, note: str) -> s
     if note:
         lines += [note, ""]
     lines += [
-        "| scale | rows | factory build | floor | ratio | factory peak RSS | floor peak RSS | Dagster events (planned) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scale | rows | factory build | floor | ratio | CPU factory / floor | factory peak RSS | floor peak RSS "
+        "| Dagster events (planned) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in scales:
         built = (
@@ -311,7 +324,8 @@ def report(scales: list[ScaleResult], books: Bookkeeping | None, note: str) -> s
         floor_note = "" if s.scored else " (no scoring)"
         lines.append(
             f"| {s.scale}x | {s.rows:,} | {s.factory.seconds:.1f} s{built} | {s.floor_seconds:.1f} s{floor_note} | "
-            f"{ratio:.2f}x | {gib(s.factory.peak_rss)} | {gib(s.floor.peak_rss)} | "
+            f"{ratio:.2f}x | {s.factory.cpu_seconds:.0f} s / {s.floor.cpu_seconds:.0f} s | "
+            f"{gib(s.factory.peak_rss)} | {gib(s.floor.peak_rss)} | "
             f"{s.events.get('total', 0):,} ({s.events.get('ASSET_MATERIALIZATION_PLANNED', 0):,}) |"
         )
     lines += ["", "Floor steps and agreement (rows and test metrics, floor / factory):", ""]

@@ -126,6 +126,15 @@ def test_the_rss_probe_sees_a_childs_memory(tmp_path: Path) -> None:
     assert measured.peak_rss >= 300 * 1024 * 1024
 
 
+def test_the_cpu_probe_counts_the_whole_tree(tmp_path: Path) -> None:
+    # The child's own child burns the CPU: the tree's time must include it.
+    burn = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.5: pass')"
+    nested = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}], check=True)"
+    measured = run.measure([sys.executable, "-c", nested], run.clean_env(), timeout=60, log=tmp_path / "log")
+    assert measured.ok
+    assert measured.cpu_seconds >= 0.5
+
+
 @pytest.mark.e2e
 def test_floor_and_factory_agree_on_rows_and_metrics(flights_build: Build) -> None:
     from benchmarks.floor import run_floor
