@@ -2,6 +2,7 @@
 #   make demo   set up, then build every line on the embedded default, then its governance reports
 #   make test   set up (Debian's chromium too, for the browser tests), then run the linters (ruff,
 #               pyright) and the test suite
+#   make bench  set up, then measure the factory against its floor (benchmarks/results.md)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ LINE_REQUIREMENTS := $(foreach file,$(wildcard lines/*/requirements.txt),-r $(fi
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint setup setup-test browser services ui clean
+.PHONY: demo test lint setup setup-test browser services ui clean bench
 
 # The governance reports judge the built graph: built after it, they show its debt in the UI.
 demo: setup
@@ -25,6 +26,9 @@ lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
+
+bench: setup
+	$(BIN)/python -m benchmarks.run --scale 1 30 --out benchmarks/results.md
 
 ui: setup
 	$(BIN)/factory ui
