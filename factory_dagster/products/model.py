@@ -28,6 +28,7 @@ from factory_dagster.products.kind import (
     lineage_metadata,
     product_asset,
 )
+from factory_dagster.products.monitor import REFERENCE, MonitorSpec, check_monitor, reference_bytes
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.column_kinds import kind_of_value
@@ -98,6 +99,7 @@ class ModelSpec(ProductSpec):
     promotion: PromotionSpec = PromotionSpec()
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
     slices: list[Name] = []  # inputs whose values get their own test metrics (e.g. origin)
+    monitor: MonitorSpec = MonitorSpec()  # drift of what it scores (on by default)
 
     @property
     def task(self) -> Task:
@@ -308,6 +310,8 @@ def check_model(spec: FactorySpec, name: str) -> list[SpecError]:
                     f"'{column}' is not an input of the model (inputs: {known(inputs)})",
                 )
             )
+    for path, reason in check_monitor(model.monitor, inputs):
+        errors.append(spec.error("models", name, path, reason))
     if model.promotion.slice_min and not model.slices:
         errors.append(spec.error("models", name, ("promotion", "slice_min"), "needs `slices:` to judge"))
     for metric in model.promotion.slice_min:
@@ -495,6 +499,8 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         }
         registry = model_registry(home, name)
         record = registry.save(result.pipeline, details)
+        if result.reference is not None:
+            record = registry.attach(record.version, REFERENCE, reference_bytes(result.reference))
         failures = promotion_failures(model, result.metrics, result.baseline_metrics, result.slice_metrics)
         served = registry.current()
 

@@ -23,6 +23,7 @@ from factory_dagster.products.model import (
     SplitSpec,
     TargetSpec,
 )
+from factory_dagster.products.monitor import SCORE_COLUMN, reference_sample
 from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
 
 TARGET = "__target"
@@ -57,6 +58,7 @@ class TrainingResult:
     categorical: list[str]
     importances: dict[str, float] = field(default_factory=dict)
     slice_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    reference: pl.DataFrame | None = None  # training inputs and scores, for drift monitoring
 
 
 def library_versions() -> dict[str, str]:
@@ -261,6 +263,12 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test), spec.threshold
     )
     slices = slice_metrics(spec, test, y_test, test_scores)
+    reference = None
+    if spec.monitor.drift.enabled:
+        sample = reference_sample(x_train, spec.monitor.drift.reference_rows, spec.seed)
+        reference = sample.with_columns(
+            pl.Series(SCORE_COLUMN, score_frame(pipeline, spec.task, sample), dtype=pl.Float64)
+        )
     return TrainingResult(
         pipeline=pipeline,
         metrics=metrics,
@@ -275,6 +283,7 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         categorical=categorical,
         importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),
         slice_metrics=slices,
+        reference=reference,
     )
 
 

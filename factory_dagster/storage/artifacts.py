@@ -36,6 +36,7 @@ class ModelVersion:
     created_at: str
     details: dict[str, Any] = field(default_factory=dict)
     served_at: list[str] = field(default_factory=list)  # each time it started being served
+    attachments: dict[str, dict[str, str]] = field(default_factory=dict)  # name → {file, sha256}
 
     @property
     def was_served(self) -> bool:
@@ -109,6 +110,7 @@ class ModelRegistry:
                 known["created_at"] if known else dt.datetime.now(dt.UTC).isoformat(),
                 details,
                 known.get("served_at", []) if known else [],
+                known.get("attachments", {}) if known else {},
             )
             index["versions"][version] = asdict(record)
         return record
@@ -123,6 +125,28 @@ class ModelRegistry:
                 entry["served_at"] = [*entry.get("served_at", []), dt.datetime.now(dt.UTC).isoformat()]
             index["current"] = version
             return ModelVersion(**entry)
+
+    def attach(self, version: str, name: str, data: bytes) -> ModelVersion:
+        """Store a file beside a version (e.g. its training reference), its SHA-256 in the index."""
+        file = f"{version}.{name}"
+        atomic_write_bytes(self.directory / file, data)
+        with self._locked() as index:
+            entry = index["versions"].get(version)
+            if entry is None:
+                raise KeyError(f"model version {version} not found in {self.index_path}")
+            entry.setdefault("attachments", {})[name] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
+            return ModelVersion(**entry)
+
+    def attachment(self, record: ModelVersion, name: str) -> bytes | None:
+        """A version's attached file, checked against its recorded SHA-256; None when it has none."""
+        entry = record.attachments.get(name)
+        if entry is None:
+            return None
+        path = self.directory / entry["file"]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ArtifactIntegrityError(f"{path}: SHA-256 does not match the recorded {entry['sha256'][:16]}…")
+        return data
 
     def verified_bytes(self, record: ModelVersion, expected_sha256: str | None = None) -> bytes:
         """The artifact's bytes, read once, after checking their SHA-256 (nothing is unpickled)."""

@@ -1,0 +1,177 @@
+"""The drift monitor through Dagster on a small daily-partitioned line: the model keeps a training
+reference, every scored day is judged against it, a shifted day fails the `drift` check (WARN,
+or ERROR when declared) with a per-column table and an HTML report, calm days pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+from scipy import stats
+
+from factory_dagster.products.monitor import DRIFT_CHECK, REFERENCE, load_reference, report_path
+from factory_dagster.storage.artifacts import ModelRegistry
+from factory_dagster.storage.home import FactoryHome
+from tests.conftest import build_all
+from tests.synthetic import OWNER
+
+START = dt.date(2024, 1, 1)
+DAYS = 40
+SHIFTED = {"2024-02-08", "2024-02-09"}  # the last two days: value moved, group mix changed
+
+
+def write_line(root: Path, monitor: dict | None = None) -> Path:
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    rows = ["id,day,grp,value,label"]
+    for i in range(DAYS * 30):
+        day = START + dt.timedelta(days=i // 30)
+        shifted = str(day) in SHIFTED
+        value = float(rng.normal(14 if shifted else 10, 3))
+        grp = rng.choice(["A", "B", "C"], p=[0.1, 0.1, 0.8] if shifted else [0.4, 0.4, 0.2])
+        rows.append(f"{i},{day},{grp},{value:.3f},{int(value + rng.normal(0, 2) > 11)}")
+    (root / "events.csv").write_text("\n".join(rows) + "\n")
+    specs = root / "lines" / "synth"
+    specs.mkdir(parents=True)
+    (root / "expectations" / "synth").mkdir(parents=True)
+    (root / "factory.yaml").write_text("lines: [synth]\n")
+    model = {
+        "description": "Predicts the label.",
+        "owner": OWNER,
+        "features": {"event_features": "all"},
+        "target": {"column": "label", "op": "eq", "value": 1},
+        "estimator": {"name": "LogisticRegression"},
+        "split": {"train_days": 25, "test_days": 10, "end": "2024-02-04"},
+        "seed": 1,
+        **({"monitor": monitor} if monitor else {}),
+    }
+    spec = {
+        "line": {
+            "description": "A synthetic line.",
+            "automation": {"enabled": False},
+            "openlineage": {"enabled": False},
+        },
+        "partitions": {"daily": {"start": str(START), "end": str(START + dt.timedelta(days=DAYS))}},
+        "sources": {
+            "events": {
+                "description": "Raw events.",
+                "owner": OWNER,
+                "file": str(root / "events.csv"),
+                "primary_key": ["id"],
+                "partition": {"partitions": "daily", "date_column": "day"},
+                "columns": {"id": "int", "day": "date", "grp": "string", "value": "float", "label": "int"},
+            }
+        },
+        "feature_sets": {
+            "event_features": {
+                "description": "What is known about an event.",
+                "owner": OWNER,
+                "source": "events",
+                "entity": "id",
+                "timestamp": "day",
+                "labels": ["label"],
+                "partitions": "daily",
+                "features": {"grp": "grp", "value": "value"},
+            }
+        },
+        "models": {"label_model": model},
+        "predictions": {
+            "label_scores": {
+                "description": "Scores per day.",
+                "owner": OWNER,
+                "model": "label_model",
+                "partitions": "daily",
+            }
+        },
+    }
+    (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return specs
+
+
+def drift_evaluations(instance: dg.DagsterInstance) -> list[dg.AssetCheckEvaluation]:
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("label_scores"), DRIFT_CHECK), limit=10
+    )
+    return [r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation)]
+
+
+def test_a_shifted_day_fails_the_drift_check_with_a_table_and_a_report(tmp_path: Path) -> None:
+    specs = write_line(tmp_path / "root")
+    home = tmp_path / "home"
+    _, instance, report = build_all(home, specs)
+    assert report.success, report.failures
+    (evaluation,) = drift_evaluations(instance)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    assert metadata["batches_scored"] == DAYS
+    assert metadata["batch"] in SHIFTED and metadata["dataset_drift"] is True
+    drifted_days = {day for day, share in metadata["drift_by_batch"].items() if share >= 0.5}
+    assert drifted_days == {"2024-01-25", "2024-01-28", *SHIFTED} == set(metadata["drifted_batches"])
+    # the two false alarms are what p < 0.05 on 30 rows a day costs (value and score move together)
+    assert metadata["batches_drifted"] == 4
+
+    # the table's statistics are scipy's, on the stored reference and the day's stored features
+    registry = ModelRegistry(FactoryHome(home).model_dir("label_model"))
+    served = registry.current()
+    assert served is not None and REFERENCE in served.attachments
+    reference = load_reference(registry, served)
+    assert reference is not None and reference.height == 25 * 30  # the train window, all of it
+    day = metadata["batch"]
+    current = pl.read_parquet(FactoryHome(home).dataset_dir("features", "event_features") / f"{day}.parquet")
+    rows = {r.data["column"]: r.data for r in evaluation.metadata["columns"].records}  # type: ignore[attr-defined]
+    assert rows["value"]["test"] == "ks" and rows["value"]["drifted"] is True
+    oracle = stats.ks_2samp(reference["value"].to_numpy(), current["value"].to_numpy()).pvalue
+    assert rows["value"]["statistic"] == pytest.approx(oracle, rel=1e-5)
+    assert rows["grp"]["test"] == "chisquare" and rows["grp"]["drifted"] is True
+    assert rows["score"]["test"] == "ks"
+    # one report per day, drifted columns first
+    page = report_path(FactoryHome(home), "synth", "label_scores", day)
+    assert Path(metadata["report"]) == page and page.exists()
+    assert "Dataset drift" in page.read_text()
+    calm = report_path(FactoryHome(home), "synth", "label_scores", "2024-01-05").read_text()
+    assert "No dataset drift" in calm
+
+    # a calm day alone passes: the check belongs to each predictions partition
+    from factory_dagster.execution.runner import execute
+    from factory_dagster.factory import build_definitions
+    from factory_dagster.products import load_line
+
+    defs = build_definitions(specs=[load_line(specs)], home=home)
+    result = execute(
+        defs,
+        instance,
+        [dg.AssetKey("label_scores")],
+        tags={"dagster/partition": "2024-01-20"},
+        log_dir=home / "logs",
+    )
+    assert result.success
+    latest = drift_evaluations(instance)[0]
+    assert latest.passed and latest.partition == "2024-01-20"
+    assert json.loads(json.dumps(latest.metadata["drift_share"].value)) < 0.5  # type: ignore[union-attr]
+
+
+def test_declared_error_severity_a_disabled_monitor_and_a_wrong_column(tmp_path: Path) -> None:
+    from factory_dagster.factory import build_definitions
+    from factory_dagster.products import load_line
+    from factory_dagster.spec import SpecError
+
+    def drift_checks(specs: Path, home: Path) -> list[dg.AssetCheckSpec]:
+        defs = build_definitions(specs=[load_line(specs)], home=home)
+        return [c for c in defs.resolve_assets_def("label_scores").check_specs if c.name == DRIFT_CHECK]
+
+    (error,) = drift_checks(write_line(tmp_path / "e", {"drift": {"severity": "error"}}), tmp_path / "h1")
+    assert error.description is not None and "fails (ERROR)" in error.description
+    assert error.partitions_def is not None
+    assert drift_checks(write_line(tmp_path / "off", {"drift": {"enabled": False}}), tmp_path / "h2") == []
+    with pytest.raises(SpecError) as caught:
+        load_line(write_line(tmp_path / "bad", {"drift": {"columns": ["valu"], "tests": {"grp": "psi"}}}))
+    assert str(caught.value) == (
+        f"{tmp_path}/bad/lines/synth/line.yaml: models.label_model.monitor.drift.columns[0]: "
+        "'valu' is not an input of the model (inputs: grp, value) (line 60)"
+    )
