@@ -16,6 +16,7 @@ import yaml
 from scipy import stats
 
 from factory_dagster.products.monitor import DRIFT_CHECK, REFERENCE, load_reference, report_path
+from factory_dagster.products.performance import PERFORMANCE_CHECK
 from factory_dagster.storage.artifacts import ModelRegistry
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import build_all
@@ -35,7 +36,10 @@ def write_line(root: Path, monitor: dict | None = None) -> Path:
         shifted = str(day) in SHIFTED
         value = float(rng.normal(14 if shifted else 10, 3))
         grp = rng.choice(["A", "B", "C"], p=[0.1, 0.1, 0.8] if shifted else [0.4, 0.4, 0.2])
-        rows.append(f"{i},{day},{grp},{value:.3f},{int(value + rng.normal(0, 2) > 11)}")
+        label = int(value + rng.normal(0, 2) > 11)
+        if shifted:  # the relation to the label broke too: higher values now mean the other class
+            label = int(value < 14)
+        rows.append(f"{i},{day},{grp},{value:.3f},{label}")
     (root / "events.csv").write_text("\n".join(rows) + "\n")
     specs = root / "lines" / "synth"
     specs.mkdir(parents=True)
@@ -101,11 +105,20 @@ def drift_evaluations(instance: dg.DagsterInstance) -> list[dg.AssetCheckEvaluat
     return [r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation)]
 
 
-def test_a_shifted_day_fails_the_drift_check_with_a_table_and_a_report(tmp_path: Path) -> None:
-    specs = write_line(tmp_path / "root")
-    home = tmp_path / "home"
-    _, instance, report = build_all(home, specs)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dg.DagsterInstance]:
+    """The line built once over all its days: (line folder, factory home, instance)."""
+    root = tmp_path_factory.mktemp("monitored")
+    specs = write_line(root / "root", {"performance": {"tolerance": {"roc_auc": 0.25}}})
+    _, instance, report = build_all(root / "home", specs)
     assert report.success, report.failures
+    return specs, root / "home", instance
+
+
+def test_a_shifted_day_fails_the_drift_check_with_a_table_and_a_report(
+    built: tuple[Path, Path, dg.DagsterInstance],
+) -> None:
+    specs, home, instance = built
     (evaluation,) = drift_evaluations(instance)
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
@@ -156,6 +169,43 @@ def test_a_shifted_day_fails_the_drift_check_with_a_table_and_a_report(tmp_path:
     assert json.loads(json.dumps(latest.metadata["drift_share"].value)) < 0.5  # type: ignore[union-attr]
 
 
+def performance_evaluations(instance: dg.DagsterInstance) -> list[dg.AssetCheckEvaluation]:
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("label_scores_performance"), PERFORMANCE_CHECK), limit=10
+    )
+    return [r.evaluation for r in records if isinstance(r.evaluation, dg.AssetCheckEvaluation)]
+
+
+def test_realized_performance_decays_on_the_days_the_label_relation_broke(
+    built: tuple[Path, Path, dg.DagsterInstance],
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    _, root, instance = built
+    home = FactoryHome(root)
+    (evaluation,) = performance_evaluations(instance)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.description is not None
+    assert [part.split(":")[0] for part in evaluation.description.split("; ")] == sorted(SHIFTED)
+    metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    assert (metadata["days_judged"], metadata["days_decayed"]) == (DAYS, 2)
+
+    # each day's realized metric is sklearn's on the stored scores and labels; offline is the registry's
+    served = ModelRegistry(home.model_dir("label_model")).current()
+    assert served is not None
+    for day in ("2024-01-10", *sorted(SHIFTED)):
+        stored = pl.read_parquet(home.dataset_dir("monitoring", "label_scores_performance") / f"{day}.parquet")
+        scores = pl.read_parquet(home.dataset_dir("predictions", "label_scores") / f"{day}.parquet")
+        labels = pl.read_parquet(home.dataset_dir("features", "event_features") / f"{day}.parquet")
+        both = scores.join(labels, on="id")
+        oracle = roc_auc_score(both["label"].to_numpy() == 1, both["score"].to_numpy())
+        row = stored.row(0, named=True)
+        assert row["realized_roc_auc"] == pytest.approx(oracle, rel=1e-12)
+        assert row["offline_roc_auc"] == served.details["metrics"]["roc_auc"]
+        assert row["decay_roc_auc"] == pytest.approx(row["offline_roc_auc"] - oracle)
+        assert (row["decay_roc_auc"] > 0.25) == (day in SHIFTED)
+
+
 def test_declared_error_severity_a_disabled_monitor_and_a_wrong_column(tmp_path: Path) -> None:
     from factory_dagster.factory import build_definitions
     from factory_dagster.products import load_line
@@ -174,4 +224,10 @@ def test_declared_error_severity_a_disabled_monitor_and_a_wrong_column(tmp_path:
     assert str(caught.value) == (
         f"{tmp_path}/bad/lines/synth/line.yaml: models.label_model.monitor.drift.columns[0]: "
         "'valu' is not an input of the model (inputs: grp, value) (line 60)"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_line(write_line(tmp_path / "metric", {"performance": {"tolerance": {"rmse": 0.1}}}))
+    assert str(caught.value).endswith(
+        "models.label_model.monitor.performance.tolerance.rmse: 'rmse' is not among the model's metrics "
+        "(roc_auc, log_loss, precision, recall, f1, accuracy, brier) (line 60)"
     )

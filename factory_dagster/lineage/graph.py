@@ -20,7 +20,7 @@ from factory_dagster.products.model import PROMOTION_CHECK
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.dbt_manifest import load_manifest, models_path
 
-Role = Literal["source", "data_product", "feature_set", "model", "predictions", "report"]
+Role = Literal["source", "data_product", "feature_set", "model", "predictions", "monitor", "report"]
 REPORT_GROUP = "governance"
 PIPELINE_ROLES: tuple[Role, ...] = ("source", "data_product", "feature_set", "model", "predictions")
 DISTRIBUTION_EXPECTATIONS = frozenset(

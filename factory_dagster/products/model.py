@@ -310,7 +310,7 @@ def check_model(spec: FactorySpec, name: str) -> list[SpecError]:
                     f"'{column}' is not an input of the model (inputs: {known(inputs)})",
                 )
             )
-    for path, reason in check_monitor(model.monitor, inputs):
+    for path, reason in check_monitor(model.monitor, inputs, computed):
         errors.append(spec.error("models", name, path, reason))
     if model.promotion.slice_min and not model.slices:
         errors.append(spec.error("models", name, ("promotion", "slice_min"), "needs `slices:` to judge"))

@@ -57,14 +57,34 @@ class DriftMonitorSpec(Strict):
         )
 
 
+DEFAULT_TOLERANCE = 0.05
+
+
+class PerformanceMonitorSpec(Strict):
+    """Realized metrics on each scored day whose labels exist, against the version's offline test
+    metrics; a decay (worse by more than `tolerance`, in the metric's units) fails the check."""
+
+    enabled: bool = True
+    severity: Literal["warn", "error"] = "warn"
+    tolerance: dict[Name, Annotated[float, Field(ge=0)]] = {}  # default: the first metric, 0.05
+    min_rows: PositiveInt = 30  # a day with fewer labelled rows is not judged (too noisy)
+
+    def tolerances(self, metrics: list[str]) -> dict[str, float]:
+        return dict(self.tolerance) if self.tolerance else {metrics[0]: DEFAULT_TOLERANCE}
+
+
 class MonitorSpec(Strict):
     """What watches a served model (`monitor:` on a model)."""
 
     drift: DriftMonitorSpec = DriftMonitorSpec()
+    performance: PerformanceMonitorSpec = PerformanceMonitorSpec()
 
 
-def check_monitor(monitor: MonitorSpec, inputs: set[str]) -> list[tuple[tuple[str | int, ...], str]]:
-    """(key path under the model, reason) for each column the monitor names that is not an input."""
+def check_monitor(
+    monitor: MonitorSpec, inputs: set[str], metrics: list[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(key path under the model, reason) for each column the monitor names that is not an input,
+    and each tolerance on a metric the model does not compute."""
     allowed = inputs | {SCORE_COLUMN}
     errors: list[tuple[tuple[str | int, ...], str]] = []
     drift = monitor.drift
@@ -82,6 +102,14 @@ def check_monitor(monitor: MonitorSpec, inputs: set[str]) -> list[tuple[tuple[st
                 (
                     ("monitor", "drift", "tests", column),
                     f"'{column}' is neither an input of the model nor its score (inputs: {', '.join(sorted(inputs))})",
+                )
+            )
+    for metric in monitor.performance.tolerance:
+        if metric not in metrics:
+            errors.append(
+                (
+                    ("monitor", "performance", "tolerance", metric),
+                    f"'{metric}' is not among the model's metrics ({', '.join(metrics)})",
                 )
             )
     return errors
