@@ -85,6 +85,8 @@ class PromotionSpec(Strict):
     max: dict[Metric, float] = {}
     beat_baseline: list[Metric] = []
     slice_min: dict[Metric, float] = {}  # every slice (see `slices`) must reach this
+    slice_min_rows: PositiveInt = 100  # smaller slices are reported, never judged
+    slice_confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95  # of the slice's bootstrap interval
 
 
 class ModelSpec(ProductSpec):
@@ -430,13 +432,44 @@ def promotion_failures(
         if not better(m, metrics[m], baseline[m])
     ]
     for column, values in (slices or {}).items():
-        for value, slice_metrics in values.items():
+        for value, measured in values.items():
             failures += [
-                f"{m} {slice_metrics[m]:.4f} < required {t} on {column}={value}"
+                f"{m} {measured[m]:.4f} < required {t} on {column}={value} "
+                f"({model.promotion.slice_confidence:.0%} CI {measured[f'{m}_low']:.4f}..{measured[f'{m}_high']:.4f}, "
+                f"{int(measured['rows'])} rows)"
                 for m, t in model.promotion.slice_min.items()
-                if not math.isfinite(slice_metrics[m]) or slice_metrics[m] < t
+                if slice_verdict(measured, m, t) == "fail"
             ]
     return failures
+
+
+def slice_verdict(measured: dict[str, float], metric: str, threshold: float) -> str:
+    """A slice fails only when its whole interval is below the threshold and passes only when
+    its whole interval is above: between, or too small to measure, it is noise either way."""
+    low, high = measured.get(f"{metric}_low", math.nan), measured.get(f"{metric}_high", math.nan)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "too small" if metric not in measured else "inconclusive"
+    return "fail" if high < threshold else "pass" if low >= threshold else "inconclusive"
+
+
+def slice_table(model: ModelSpec, slices: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each slice's size, metric, interval and verdict, for the promotion check's metadata."""
+    rows = []
+    for column, values in slices.items():
+        for value, measured in values.items():
+            for m, t in model.promotion.slice_min.items() or {model.metric_names()[0]: math.nan}.items():
+                low, high = measured.get(f"{m}_low", math.nan), measured.get(f"{m}_high", math.nan)
+                rows.append(
+                    (
+                        f"{column}={value}",
+                        int(measured["rows"]),
+                        m,
+                        f"{measured[m]:.4f}" if m in measured else "",
+                        f"{low:.4f}..{high:.4f}" if math.isfinite(low) else "",
+                        slice_verdict(measured, m, t) if math.isfinite(t) else "",
+                    )
+                )
+    return markdown_table(["slice", "rows", "metric", "value", "interval", "verdict"], rows)
 
 
 def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
@@ -524,6 +557,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         }
         if result.slice_metrics:
             metadata["slice_metrics"] = dg.MetadataValue.json(result.slice_metrics)
+            metadata["slices"] = dg.MetadataValue.md(slice_table(model, result.slice_metrics))
         if result.positive_rate is not None:
             metadata["train_positive_rate"] = dg.MetadataValue.float(result.positive_rate)
 
