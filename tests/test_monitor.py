@@ -231,3 +231,68 @@ def test_declared_error_severity_a_disabled_monitor_and_a_wrong_column(tmp_path:
         "models.label_model.monitor.performance.tolerance.rmse: 'rmse' is not among the model's metrics "
         "(roc_auc, log_loss, precision, recall, f1, accuracy, brier) (line 60)"
     )
+
+
+def test_the_ml_test_score_and_td18_read_what_the_monitors_recorded(
+    built: tuple[Path, Path, dg.DagsterInstance],
+) -> None:
+    from factory_dagster.factory import build_definitions, build_gates
+    from factory_dagster.lineage.assess import assess
+    from factory_dagster.products import load_line
+
+    specs, home, instance = built
+    spec = load_line(specs)
+    suites = {k: g.suite for k, g in build_gates(spec).items()}
+    result = assess(spec, build_definitions(specs=[spec], home=home), instance, suites)
+    by_id = {t.id: t for t in result.scores[0].tests}
+    latest_drift = drift_evaluations(instance)[0]
+    assert by_id["Mon3"].score == (1.0 if latest_drift.passed else 0.5)
+    assert "drift check" in by_id["Mon3"].evidence
+    assert by_id["Mon7"].score == 0.5 and by_id["Mon7"].evidence.startswith(
+        "realized metrics decayed (label_scores_performance): 2024-02-08: roc_auc"
+    )
+    assert by_id["I2"].score == 1.0 and "promotion check" in by_id["I2"].evidence
+    assert by_id["M1"].score == 0.5 and "the last training recorded code version" in by_id["M1"].evidence
+    td18 = [f.evidence for f in result.debt.findings if f.rule == "TD18"]
+    assert td18 == ["label_model: no freshness policy", "label_scores: no freshness policy"]  # no drift gap
+
+
+def test_drift_or_decay_requests_one_retrain_then_cools_down(built: tuple[Path, Path, dg.DagsterInstance]) -> None:
+    from factory_dagster.factory import build_definitions
+    from factory_dagster.products import load_line
+    from factory_dagster.products.retrain import REASON_TAG
+
+    specs, home, instance = built
+    defs = build_definitions(specs=[load_line(specs)], home=home)
+    sensor = defs.resolve_sensor_def("label_model_retrain")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # the line's automation is off
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert isinstance(result, dg.SensorResult)
+        return result
+
+    first = tick(None)
+    (request,) = first.run_requests or []
+    assert request.asset_selection == [dg.AssetKey("label_model")]
+    assert "label_scores" in request.tags[REASON_TAG]
+    again = tick(first.cursor)  # nothing new: the failures were answered once
+    assert not again.run_requests and again.skip_reason is not None
+    assert "no drift or decay newer" in str(again.skip_reason.skip_message)
+
+    # a new drift failure inside the cooldown is seen, not acted on
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("label_scores"),
+            check_name=DRIFT_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="a shifted week",
+        )
+    )
+    cooled = tick(again.cursor)
+    assert not cooled.run_requests and "in cooldown until" in str(cooled.skip_reason.skip_message)  # type: ignore[union-attr]
+    # the same failure after the cooldown (the last request 8 days ago) retrains again
+    state = json.loads(again.cursor or "{}")
+    state["requested"] -= 8 * 86400
+    assert len(tick(json.dumps(state)).run_requests or []) == 1

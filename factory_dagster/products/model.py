@@ -549,6 +549,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
             "train_rows": result.train_rows,
             "test_rows": result.test_rows,
             "training_data_sha256": result.data_sha256,
+            "factory/code_version": version,
             "seed": model.seed if model.seed is not None else "none",
             "library_versions": dg.MetadataValue.json(details["libraries"]),
             "feature_importance": dg.MetadataValue.json(
@@ -595,6 +596,7 @@ def version_metadata(record: ModelVersion) -> dict[str, Any]:
         "train_window": str(details.get("train_window")),
         "test_window": str(details.get("test_window")),
         "training_data_sha256": str(details.get("data_sha256")),
+        "factory/code_version": str(details.get("code_version")),
         "seed": details.get("seed") if details.get("seed") is not None else "none",
         "library_versions": dg.MetadataValue.json(details.get("libraries", {})),
     }

@@ -9,6 +9,7 @@ HTML report per day lands under `<factory home>/reports/<line>/drift/<prediction
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,7 +25,7 @@ from factory_dagster.products.drift import (
     drift_by_batch,
 )
 from factory_dagster.products.drift_report import verdict, write_report
-from factory_dagster.spec.types import Name, Strict
+from factory_dagster.spec.types import Duration, Name, Strict
 from factory_dagster.storage.artifacts import ModelRegistry, ModelVersion
 from factory_dagster.storage.home import FactoryHome
 
@@ -73,11 +74,21 @@ class PerformanceMonitorSpec(Strict):
         return dict(self.tolerance) if self.tolerance else {metrics[0]: DEFAULT_TOLERANCE}
 
 
+class RetrainSpec(Strict):
+    """Retrain through the daemon when a monitor fails, at most once per `cooldown`."""
+
+    enabled: bool = True  # the sensor runs when the line's automation is enabled
+    on: list[Literal["drift", "decay"]] = Field(default=["drift", "decay"], min_length=1)
+    cooldown: Duration = dt.timedelta(days=7)
+    minimum_interval_seconds: PositiveInt = 60
+
+
 class MonitorSpec(Strict):
     """What watches a served model (`monitor:` on a model)."""
 
     drift: DriftMonitorSpec = DriftMonitorSpec()
     performance: PerformanceMonitorSpec = PerformanceMonitorSpec()
+    retrain: RetrainSpec = RetrainSpec()
 
 
 def check_monitor(
