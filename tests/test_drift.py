@@ -158,3 +158,16 @@ def test_dataset_drift_per_batch_in_one_pass_with_empty_batches() -> None:
         assert next(c for c in d2.columns if c.column == col).score == pytest.approx(oracle, rel=1e-12)
     page = render("Drift on d2", d2)
     assert page.index(">x <") < page.index(">g <") and "Dataset drift" in page and "<svg" in page
+
+
+@pytest.mark.parametrize(("n_ref", "n_cur", "shift"), [(7, 50, 0.0), (1000, 1, 3.0), (3000, 900, -40.0), (50, 50, 0.0)])
+def test_the_prepared_wasserstein_distance_is_scipys_with_ties_and_tiny_samples(
+    n_ref: int, n_cur: int, shift: float
+) -> None:
+    from factory_dagster.products.drift import wasserstein_distance
+
+    ref = np.round(RNG.normal(1000, 3, n_ref), 1)  # rounded: ties within and across samples
+    cur = np.round(RNG.normal(1000 + shift, 3, n_cur), 1)
+    prepared = prepare_reference(pl.DataFrame({"x": np.concatenate([ref, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])}))["x"]
+    everything = np.concatenate([ref, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    assert wasserstein_distance(prepared, cur) == pytest.approx(stats.wasserstein_distance(everything, cur), rel=1e-9)

@@ -86,6 +86,24 @@ class ModelRegistry:
         index = self._index()
         return ModelVersion(**index["versions"][index["current"]]) if index["current"] else None
 
+    def serving_history(self) -> list[tuple[dt.datetime, dt.datetime | None, ModelVersion]]:
+        """Who served when: (from, until or None for the current one, version), oldest first,
+        from every time a version started being served (a promotion or a rollback)."""
+        versions = self.versions()
+        starts = sorted((dt.datetime.fromisoformat(at), version) for version in versions for at in version.served_at)
+        return [
+            (start, starts[i + 1][0] if i + 1 < len(starts) else None, version)
+            for i, (start, version) in enumerate(starts)
+        ]
+
+    def served_during(self, start: dt.datetime, end: dt.datetime) -> list[ModelVersion]:
+        """The versions that served at any moment in [start, end), in the order they served."""
+        return [
+            version
+            for began, until, version in self.serving_history()
+            if began < end and (until is None or until > start)
+        ]
+
     def save(self, estimator: Any, details: dict[str, Any]) -> ModelVersion:
         """Store a fitted estimator as a version named by its hash (not served until promoted).
 
