@@ -21,6 +21,7 @@ from factory_dagster.lineage.definitions import (
 from factory_dagster.products import KINDS, load_factory, load_line
 from factory_dagster.products.dbt_model import dbt_cli, prepare_if_dev
 from factory_dagster.products.kind import BuildContext
+from factory_dagster.products.retrain import build_retrain_sensor
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactoryRoot, FactorySpec, find_root
 from factory_dagster.spec.across_lines import check_across_lines
@@ -64,6 +65,7 @@ def build_automation(spec: FactorySpec, line_keys: set[dg.AssetKey], graph: Asse
                 "(follow upstream once its gates passed).",
             )
         )
+    sensors += [sensor for model in spec.models if (sensor := build_retrain_sensor(spec, model)) is not None]
     schedules = [build_schedule(spec, name, jobs, graph) for name in spec.schedules]
     return {"jobs": list(jobs.values()), "sensors": sensors, "schedules": schedules}
 

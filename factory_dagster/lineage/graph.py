@@ -17,10 +17,12 @@ from factory_dagster.gates.suites import Suite
 from factory_dagster.products.kind import LINE_TAG
 from factory_dagster.products.metadata import metadata_values
 from factory_dagster.products.model import PROMOTION_CHECK
+from factory_dagster.products.monitor import DRIFT_CHECK
+from factory_dagster.products.performance import PERFORMANCE_CHECK
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.dbt_manifest import load_manifest, models_path
 
-Role = Literal["source", "data_product", "feature_set", "model", "predictions", "report"]
+Role = Literal["source", "data_product", "feature_set", "model", "predictions", "monitor", "report"]
 REPORT_GROUP = "governance"
 # On the checks that show the governance reports on each asset: they judge the graph, they are
 # not part of it (no test of the data, no gate).
@@ -43,7 +45,7 @@ DISTRIBUTION_EXPECTATIONS = frozenset(
 class CheckInfo:
     name: str
     blocking: bool
-    kind: Literal["gate", "dbt_test", "promotion", "other"]
+    kind: Literal["gate", "dbt_test", "promotion", "drift", "performance", "other"]
 
 
 @dataclass
@@ -51,6 +53,7 @@ class CheckRun:
     timestamp: float
     passed: bool
     severity: str
+    description: str = ""
 
 
 @dataclass
@@ -81,6 +84,16 @@ class AssetNode:
     history: list[dict[str, Any]] = field(default_factory=list)  # models: recent trainings, newest first
     step: str | None = None  # the execution step (op) that builds it; a dbt step builds many
     check_history: dict[str, list[CheckRun]] = field(default_factory=dict)  # newest first
+
+    def check_of(self, kind: str) -> CheckInfo | None:
+        """Its check of that kind (a `drift` monitor, the `promotion`, ...), if it has one."""
+        return next((c for c in self.checks if c.kind == kind), None)
+
+    def last_run(self, kind: str) -> CheckRun | None:
+        """The latest recorded evaluation of its check of that kind."""
+        check = self.check_of(kind)
+        runs = self.check_history.get(check.name, []) if check else []
+        return max(runs, key=lambda r: r.timestamp) if runs else None
 
     @property
     def gated(self) -> bool:
@@ -135,11 +148,17 @@ def _role(spec: FactorySpec, key: str, group: str | None) -> Role:
     return product[0].role if product is not None else "data_product"  # type: ignore[return-value]
 
 
-def _check_kind(name: str, spec: dg.AssetCheckSpec) -> Literal["gate", "dbt_test", "promotion", "other"]:
+def _check_kind(
+    name: str, spec: dg.AssetCheckSpec
+) -> Literal["gate", "dbt_test", "promotion", "drift", "performance", "other"]:
     if name == GATE_CHECK:
         return "gate"
     if name == PROMOTION_CHECK:
         return "promotion"
+    if name == DRIFT_CHECK:
+        return "drift"
+    if name == PERFORMANCE_CHECK:
+        return "performance"
     if "dagster_dbt/unique_id" in (spec.metadata or {}):
         return "dbt_test"
     return "other"
@@ -240,7 +259,9 @@ def _history(instance: dg.DagsterInstance, node: AssetNode, asset_key: dg.AssetK
             dg.AssetCheckKey(asset_key, check.name), limit=50
         )
         runs = [
-            CheckRun(r.create_timestamp, r.evaluation.passed, r.evaluation.severity.value)
+            CheckRun(
+                r.create_timestamp, r.evaluation.passed, r.evaluation.severity.value, r.evaluation.description or ""
+            )
             for r in records
             if isinstance(r.evaluation, dg.AssetCheckEvaluation)
         ]

@@ -10,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from factory_dagster.products import dbt_model, feature_set, model, predictions, source
+from factory_dagster.products import dbt_model, feature_set, model, performance, predictions, source
 from factory_dagster.products.kind import BuildableKind
 from factory_dagster.spec import FactoryRoot, FactorySpec, loader
 
-KINDS: tuple[BuildableKind, ...] = (dbt_model.KIND, source.KIND, feature_set.KIND, model.KIND, predictions.KIND)
+KINDS: tuple[BuildableKind, ...] = (
+    dbt_model.KIND,
+    source.KIND,
+    feature_set.KIND,
+    model.KIND,
+    predictions.KIND,
+    performance.KIND,
+)
 
 
 def debt_rule_ids() -> list[str]:

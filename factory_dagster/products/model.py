@@ -28,6 +28,7 @@ from factory_dagster.products.kind import (
     lineage_metadata,
     product_asset,
 )
+from factory_dagster.products.monitor import REFERENCE, MonitorSpec, check_monitor, reference_bytes
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.column_kinds import kind_of_value
@@ -84,6 +85,8 @@ class PromotionSpec(Strict):
     max: dict[Metric, float] = {}
     beat_baseline: list[Metric] = []
     slice_min: dict[Metric, float] = {}  # every slice (see `slices`) must reach this
+    slice_min_rows: PositiveInt = 100  # smaller slices are reported, never judged
+    slice_confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95  # of the slice's bootstrap interval
 
 
 class ModelSpec(ProductSpec):
@@ -98,6 +101,7 @@ class ModelSpec(ProductSpec):
     promotion: PromotionSpec = PromotionSpec()
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
     slices: list[Name] = []  # inputs whose values get their own test metrics (e.g. origin)
+    monitor: MonitorSpec = MonitorSpec()  # drift of what it scores (on by default)
 
     @property
     def task(self) -> Task:
@@ -308,6 +312,8 @@ def check_model(spec: FactorySpec, name: str) -> list[SpecError]:
                     f"'{column}' is not an input of the model (inputs: {known(inputs)})",
                 )
             )
+    for path, reason in check_monitor(model.monitor, inputs, computed):
+        errors.append(spec.error("models", name, path, reason))
     if model.promotion.slice_min and not model.slices:
         errors.append(spec.error("models", name, ("promotion", "slice_min"), "needs `slices:` to judge"))
     for metric in model.promotion.slice_min:
@@ -426,13 +432,44 @@ def promotion_failures(
         if not better(m, metrics[m], baseline[m])
     ]
     for column, values in (slices or {}).items():
-        for value, slice_metrics in values.items():
+        for value, measured in values.items():
             failures += [
-                f"{m} {slice_metrics[m]:.4f} < required {t} on {column}={value}"
+                f"{m} {measured[m]:.4f} < required {t} on {column}={value} "
+                f"({model.promotion.slice_confidence:.0%} CI {measured[f'{m}_low']:.4f}..{measured[f'{m}_high']:.4f}, "
+                f"{int(measured['rows'])} rows)"
                 for m, t in model.promotion.slice_min.items()
-                if not math.isfinite(slice_metrics[m]) or slice_metrics[m] < t
+                if slice_verdict(measured, m, t) == "fail"
             ]
     return failures
+
+
+def slice_verdict(measured: dict[str, float], metric: str, threshold: float) -> str:
+    """A slice fails only when its whole interval is below the threshold and passes only when
+    its whole interval is above: between, or too small to measure, it is noise either way."""
+    low, high = measured.get(f"{metric}_low", math.nan), measured.get(f"{metric}_high", math.nan)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "too small" if metric not in measured else "inconclusive"
+    return "fail" if high < threshold else "pass" if low >= threshold else "inconclusive"
+
+
+def slice_table(model: ModelSpec, slices: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each slice's size, metric, interval and verdict, for the promotion check's metadata."""
+    rows = []
+    for column, values in slices.items():
+        for value, measured in values.items():
+            for m, t in model.promotion.slice_min.items() or {model.metric_names()[0]: math.nan}.items():
+                low, high = measured.get(f"{m}_low", math.nan), measured.get(f"{m}_high", math.nan)
+                rows.append(
+                    (
+                        f"{column}={value}",
+                        int(measured["rows"]),
+                        m,
+                        f"{measured[m]:.4f}" if m in measured else "",
+                        f"{low:.4f}..{high:.4f}" if math.isfinite(low) else "",
+                        slice_verdict(measured, m, t) if math.isfinite(t) else "",
+                    )
+                )
+    return markdown_table(["slice", "rows", "metric", "value", "interval", "verdict"], rows)
 
 
 def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
@@ -495,6 +532,8 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         }
         registry = model_registry(home, name)
         record = registry.save(result.pipeline, details)
+        if result.reference is not None:
+            record = registry.attach(record.version, REFERENCE, reference_bytes(result.reference))
         failures = promotion_failures(model, result.metrics, result.baseline_metrics, result.slice_metrics)
         served = registry.current()
 
@@ -510,6 +549,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
             "train_rows": result.train_rows,
             "test_rows": result.test_rows,
             "training_data_sha256": result.data_sha256,
+            "factory/code_version": version,
             "seed": model.seed if model.seed is not None else "none",
             "library_versions": dg.MetadataValue.json(details["libraries"]),
             "feature_importance": dg.MetadataValue.json(
@@ -518,6 +558,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
         }
         if result.slice_metrics:
             metadata["slice_metrics"] = dg.MetadataValue.json(result.slice_metrics)
+            metadata["slices"] = dg.MetadataValue.md(slice_table(model, result.slice_metrics))
         if result.positive_rate is not None:
             metadata["train_positive_rate"] = dg.MetadataValue.float(result.positive_rate)
 
@@ -555,6 +596,7 @@ def version_metadata(record: ModelVersion) -> dict[str, Any]:
         "train_window": str(details.get("train_window")),
         "test_window": str(details.get("test_window")),
         "training_data_sha256": str(details.get("data_sha256")),
+        "factory/code_version": str(details.get("code_version")),
         "seed": details.get("seed") if details.get("seed") is not None else "none",
         "library_versions": dg.MetadataValue.json(details.get("libraries", {})),
     }

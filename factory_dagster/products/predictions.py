@@ -10,8 +10,9 @@ from dagster import AssetExecutionContext
 from pydantic import PositiveInt, model_validator
 
 from factory_dagster.automation.conditions import follow_upstream
-from factory_dagster.automation.partitions import window_of
+from factory_dagster.automation.partitions import partitions_def, window_of
 from factory_dagster.gates.publish import audit_then_publish
+from factory_dagster.products import monitor
 from factory_dagster.products.feature_set import write_partitions
 from factory_dagster.products.kind import (
     BuildableKind,
@@ -200,6 +201,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         deps=[predictions.model, *model.features],
         # New data is scored as it arrives; a retrained model does not rewrite past predictions.
         automation=follow_upstream(ignore=dg.AssetSelection.assets(predictions.model)),
+        check_specs=monitor.drift_check_spec(name, model.monitor, partitions_def(partitions) if partitions else None),
         metadata={
             "factory/model": predictions.model,
             "dagster/column_lineage": lineage_metadata(KIND.lineage(spec, name)),
@@ -231,7 +233,8 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
             frame = frame.filter(days >= first)
         else:
             first, last = window.first, window.last
-        values = score_frame(pipeline, model.task, input_frame(frame, version.details["features"]))
+        inputs = input_frame(frame, version.details["features"])
+        values = score_frame(pipeline, model.task, inputs)
         out = frame.select(list(dict.fromkeys([*entity, timestamp]))).with_columns(
             pl.Series(SCORE, values, dtype=pl.Float64),
             pl.lit(predictions.model).alias("model_name"),
@@ -264,8 +267,23 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
                 "preview": dg.MetadataValue.md(frame_markdown(out.head(10))),
             }
 
-        yield from audit_then_publish(
+        published = False
+        for event in audit_then_publish(
             context, home, gate, out, publish, parameters=window.parameters() if window else None
-        )
+        ):
+            published = published or isinstance(event, dg.MaterializeResult)
+            yield event
+        drift = model.monitor.drift
+        if published and drift.enabled:
+            reference = monitor.load_reference(model_registry(home, predictions.model), version)
+            if reference is None:
+                yield monitor.missing_reference_result(drift, version.version)
+                return
+            current = inputs.with_columns(pl.Series(SCORE, values, dtype=pl.Float64))
+            names = window.keys if window else [f"{first}..{last}"]
+            batches = days.cast(pl.String) if window else pl.Series([names[0]] * frame.height)
+            drifts = monitor.evaluate(drift, reference, current, batches, names)
+            reports = monitor.write_reports(home, spec.name, name, drifts)
+            yield monitor.drift_check_result(drift, version.version, drifts, reports)
 
     return _score

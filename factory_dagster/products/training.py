@@ -23,6 +23,7 @@ from factory_dagster.products.model import (
     SplitSpec,
     TargetSpec,
 )
+from factory_dagster.products.monitor import SCORE_COLUMN, reference_sample
 from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
 
 TARGET = "__target"
@@ -57,6 +58,7 @@ class TrainingResult:
     categorical: list[str]
     importances: dict[str, float] = field(default_factory=dict)
     slice_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    reference: pl.DataFrame | None = None  # training inputs and scores, for drift monitoring
 
 
 def library_versions() -> dict[str, str]:
@@ -261,6 +263,12 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         spec.task, metric_names, y_test, score_frame(baseline, spec.task, x_test), spec.threshold
     )
     slices = slice_metrics(spec, test, y_test, test_scores)
+    reference = None
+    if spec.monitor.drift.enabled:
+        sample = reference_sample(x_train, spec.monitor.drift.reference_rows, spec.seed)
+        reference = sample.with_columns(
+            pl.Series(SCORE_COLUMN, score_frame(pipeline, spec.task, sample), dtype=pl.Float64)
+        )
     return TrainingResult(
         pipeline=pipeline,
         metrics=metrics,
@@ -275,26 +283,84 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         categorical=categorical,
         importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),
         slice_metrics=slices,
+        reference=reference,
     )
 
 
-MIN_SLICE_ROWS = 100
+BOOTSTRAP_SAMPLES = 200
+
+
+def bootstrap_weights(rows: int, seed: int | None) -> np.ndarray:
+    """How often each row is drawn in each bootstrap resample (samples × rows), seeded."""
+    rng = np.random.default_rng(seed or 0)
+    return rng.multinomial(rows, np.full(rows, 1 / rows), size=BOOTSTRAP_SAMPLES).astype(float)
+
+
+def weighted_metric(metric: str, y: np.ndarray, scores: np.ndarray, threshold: float, w: np.ndarray) -> np.ndarray:
+    """A metric on every resample at once (`w`: draws per row, one resample a row), vectorized
+    because a slice's interval takes hundreds of resamples. The metrics a slice rule may judge."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "roc_auc":
+            order = np.argsort(scores, kind="stable")
+            sorted_scores, positive = scores[order], y[order] == 1
+            starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+            pos = np.add.reduceat(w[:, order] * positive, starts, axis=1)  # per tied score group
+            neg = np.add.reduceat(w[:, order] * ~positive, starts, axis=1)
+            below = np.cumsum(neg, axis=1) - neg
+            return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+        if metric == "r2":
+            total = w.sum(axis=1)
+            mean = (w * y).sum(axis=1) / total
+            residual = (w * (y - scores) ** 2).sum(axis=1)
+            return 1 - residual / (w * (y[None, :] - mean[:, None]) ** 2).sum(axis=1)
+        predicted, actual = scores >= threshold, y == 1
+        tp, fp = w @ (predicted & actual), w @ (predicted & ~actual)
+        fn, tn = w @ (~predicted & actual), w @ (~predicted & ~actual)
+        table = {
+            "accuracy": lambda: (tp + tn) / (tp + tn + fp + fn),
+            "precision": lambda: np.where(tp + fp > 0, tp / (tp + fp), 0.0),
+            "recall": lambda: np.where(tp + fn > 0, tp / (tp + fn), 0.0),
+            "f1": lambda: np.where(tp > 0, 2 * tp / (2 * tp + fp + fn), 0.0),
+        }
+        return table[metric]()
+
+
+def bootstrap_interval(
+    metric: str, y: np.ndarray, scores: np.ndarray, threshold: float, confidence: float, seed: int | None
+) -> tuple[float, float]:
+    """A seeded percentile bootstrap interval of a metric (resamples where it is undefined, e.g.
+    one class only for ROC AUC, are dropped; nan when most are)."""
+    values = weighted_metric(metric, y, scores, threshold, bootstrap_weights(len(y), seed))
+    values = values[np.isfinite(values)]
+    if len(values) < BOOTSTRAP_SAMPLES // 2:
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def slice_metrics(
     spec: ModelSpec, test: pl.DataFrame, y: np.ndarray, scores: np.ndarray
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Test metrics per value of each slice column (values with at least MIN_SLICE_ROWS rows)."""
+    """Test metrics per value of each slice column: its rows always; metrics and, for the metrics
+    promotion judges, a bootstrap interval when it has at least `slice_min_rows` rows."""
+    promotion = spec.promotion
     out: dict[str, dict[str, dict[str, float]]] = {}
     for column in spec.slices:
         values = test.get_column(column)
         out[column] = {}
         for value in values.drop_nulls().unique().sort().to_list():
             mask = (values == value).fill_null(False).to_numpy()
-            if mask.sum() < MIN_SLICE_ROWS:
+            rows = float(mask.sum())
+            if rows < promotion.slice_min_rows:
+                out[column][str(value)] = {"rows": rows}
                 continue
             metrics = evaluate(spec.task, spec.metric_names(), y[mask], scores[mask], spec.threshold)
-            out[column][str(value)] = {**metrics, "rows": float(mask.sum())}
+            for metric in promotion.slice_min:
+                metrics[f"{metric}_low"], metrics[f"{metric}_high"] = bootstrap_interval(
+                    metric, y[mask], scores[mask], spec.threshold, promotion.slice_confidence, spec.seed
+                )
+            out[column][str(value)] = {**metrics, "rows": rows}
     return out
 
 

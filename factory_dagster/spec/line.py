@@ -166,5 +166,5 @@ class FactorySpec:
         return {
             "line": self.name,
             "spec_dir": str(self.spec_dir),
-            **{kind.section or "dbt_models": sorted(kind.names(self)) for kind in self.kinds},
+            **{kind.section or kind.label.replace(" ", "_") + "s": sorted(kind.names(self)) for kind in self.kinds},
         }

@@ -36,6 +36,7 @@ class ModelVersion:
     created_at: str
     details: dict[str, Any] = field(default_factory=dict)
     served_at: list[str] = field(default_factory=list)  # each time it started being served
+    attachments: dict[str, dict[str, str]] = field(default_factory=dict)  # name → {file, sha256}
 
     @property
     def was_served(self) -> bool:
@@ -85,6 +86,24 @@ class ModelRegistry:
         index = self._index()
         return ModelVersion(**index["versions"][index["current"]]) if index["current"] else None
 
+    def serving_history(self) -> list[tuple[dt.datetime, dt.datetime | None, ModelVersion]]:
+        """Who served when: (from, until or None for the current one, version), oldest first,
+        from every time a version started being served (a promotion or a rollback)."""
+        versions = self.versions()
+        starts = sorted((dt.datetime.fromisoformat(at), version) for version in versions for at in version.served_at)
+        return [
+            (start, starts[i + 1][0] if i + 1 < len(starts) else None, version)
+            for i, (start, version) in enumerate(starts)
+        ]
+
+    def served_during(self, start: dt.datetime, end: dt.datetime) -> list[ModelVersion]:
+        """The versions that served at any moment in [start, end), in the order they served."""
+        return [
+            version
+            for began, until, version in self.serving_history()
+            if began < end and (until is None or until > start)
+        ]
+
     def save(self, estimator: Any, details: dict[str, Any]) -> ModelVersion:
         """Store a fitted estimator as a version named by its hash (not served until promoted).
 
@@ -109,6 +128,7 @@ class ModelRegistry:
                 known["created_at"] if known else dt.datetime.now(dt.UTC).isoformat(),
                 details,
                 known.get("served_at", []) if known else [],
+                known.get("attachments", {}) if known else {},
             )
             index["versions"][version] = asdict(record)
         return record
@@ -123,6 +143,28 @@ class ModelRegistry:
                 entry["served_at"] = [*entry.get("served_at", []), dt.datetime.now(dt.UTC).isoformat()]
             index["current"] = version
             return ModelVersion(**entry)
+
+    def attach(self, version: str, name: str, data: bytes) -> ModelVersion:
+        """Store a file beside a version (e.g. its training reference), its SHA-256 in the index."""
+        file = f"{version}.{name}"
+        atomic_write_bytes(self.directory / file, data)
+        with self._locked() as index:
+            entry = index["versions"].get(version)
+            if entry is None:
+                raise KeyError(f"model version {version} not found in {self.index_path}")
+            entry.setdefault("attachments", {})[name] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
+            return ModelVersion(**entry)
+
+    def attachment(self, record: ModelVersion, name: str) -> bytes | None:
+        """A version's attached file, checked against its recorded SHA-256; None when it has none."""
+        entry = record.attachments.get(name)
+        if entry is None:
+            return None
+        path = self.directory / entry["file"]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ArtifactIntegrityError(f"{path}: SHA-256 does not match the recorded {entry['sha256'][:16]}…")
+        return data
 
     def verified_bytes(self, record: ModelVersion, expected_sha256: str | None = None) -> bytes:
         """The artifact's bytes, read once, after checking their SHA-256 (nothing is unpickled)."""

@@ -80,7 +80,10 @@ def reproducibility(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtT
 
 
 @rule(
-    "TD18", "Monitoring gap", "high", "A model or predictions asset without a freshness policy or without a drift gate."
+    "TD18",
+    "Monitoring gap",
+    "high",
+    "A model or predictions asset without a freshness policy or without a drift gate or drift monitor.",
 )
 def monitoring_gap(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresholds) -> list[Finding]:
     findings = []
@@ -88,17 +91,19 @@ def monitoring_gap(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtTh
         gaps = [] if n.freshness else ["no freshness policy"]
         if n.role == "model":
             inputs = [p for p in n.parents if p in graph.nodes and graph.nodes[p].role == "feature_set"]
-            if not any(graph.nodes[p].drift_gate for p in inputs):
-                gaps.append(f"no drift gate on its inputs ({', '.join(sorted(inputs)) or 'none'})")
-        elif not n.drift_gate:
-            gaps.append("no drift gate on its scores")
+            # a drift monitor on its predictions compares the inputs it scores with its training reference
+            monitored = any(graph.nodes[c].check_of("drift") for c in n.children if c in graph.nodes)
+            if not monitored and not any(graph.nodes[p].drift_gate for p in inputs):
+                gaps.append(f"no drift gate on its inputs ({', '.join(sorted(inputs)) or 'none'}) and no drift monitor")
+        elif not n.drift_gate and not n.check_of("drift"):
+            gaps.append("no drift gate or drift monitor on its scores")
         if gaps:
             findings.append(
                 r.finding(
                     [n.key],
                     f"{n.key}: {'; '.join(gaps)}",
-                    "declare `freshness:` in the spec; bound distributions (mean, quantiles) "
-                    "in the GX suite so drift fails or warns the gate",
+                    "declare `freshness:` in the spec; keep the model's drift monitor on (`monitor.drift`), "
+                    "or bound distributions (mean, quantiles) in the GX suite so drift fails or warns the gate",
                 )
             )
     return findings

@@ -1,0 +1,44 @@
+"""`factory models history MODEL`: which version served when (and on a given date)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from factory_dagster.cli.common import console, fail, load
+from factory_dagster.products.model import model_registry
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("models", help="the serving history of a model")
+    parser.add_argument("action", choices=["history"])
+    parser.add_argument("model")
+    parser.add_argument(
+        "--on", metavar="DATE", type=dt.date.fromisoformat, help="only the versions that served on that day (UTC)"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load(args)
+    loaded.line_of("models", args.model, "model")
+    registry = model_registry(loaded.home, args.model)
+    history = registry.serving_history()
+    if not history:
+        fail(f"{args.model} has never served a version")
+    if args.on is not None:
+        start = dt.datetime.combine(args.on, dt.time(), dt.UTC)
+        versions = registry.served_during(start, start + dt.timedelta(days=1))
+        if not versions:
+            fail(f"{args.model}: no version served on {args.on} (first served {history[0][0]:%Y-%m-%d %H:%M} UTC)")
+        console.print(f"{args.model} on {args.on}: {', '.join(v.version for v in versions)}", markup=False)
+        return 0
+    for began, until, version in history:
+        metrics = version.details.get("metrics", {})
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in list(metrics.items())[:2])
+        console.print(
+            f"{began:%Y-%m-%d %H:%M:%S} .. {f'{until:%Y-%m-%d %H:%M:%S}' if until else 'now':19}  "
+            f"{version.version}  {shown}",
+            markup=False,
+        )
+    return 0
