@@ -179,12 +179,14 @@ def test_predictions_score_every_day_with_the_model_version(flights_build: Build
     folder = Path(meta["dagster/uri"])
     predictions = pl.read_parquet(folder / "*.parquet")
     flights = query(flights_build, "select count(*) from fct_flights")[0][0]
-    assert predictions.height == flights == sum(meta["factory/partition_rows"].values())
+    assert predictions.height == flights == meta["factory/window_rows"]
     december = pl.read_parquet(folder / "2013-12-24.parquet")
     assert (
         december.height
         == query(flights_build, "select count(*) from fct_flights where flight_date = '2013-12-24'")[0][0]
     )
+    per_day = flights_build.reports[0].assets["delay_predictions"].partition_rows()
+    assert sum(per_day.values()) == flights and per_day["2013-12-24"] == december.height
     assert predictions.get_column("model_version").unique().to_list() == [model_version]
     assert predictions.get_column("flight_id").is_unique().all()
     scores = predictions.get_column("score").to_numpy()

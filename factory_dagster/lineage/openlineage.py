@@ -25,6 +25,7 @@ import dagster as dg
 from factory_dagster.gates import history
 from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.lineage.graph import AssetNode, FactoryGraph
+from factory_dagster.storage.events import run_records
 from factory_dagster.storage.home import FactoryHome
 
 # openlineage-python is imported inside the functions: a heavy import, and definitions (its sensors) must load fast.
@@ -193,7 +194,7 @@ def run_events(
     ended: dict[str, tuple[float, bool]] = {}
     materialized: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, list[Any]] = {}
-    for record in instance.get_records_for_run(run_id, of_type=RUN_EVENTS).records:
+    for record in run_records(instance, run_id, RUN_EVENTS):
         event, when = record.event_log_entry.dagster_event, record.event_log_entry.timestamp
         if event is None:
             continue
