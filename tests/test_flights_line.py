@@ -57,7 +57,14 @@ def test_the_whole_graph_materializes(flights_build: Build) -> None:
 def test_raw_row_counts_equal_the_source_files(flights_build: Build, table: str) -> None:
     expected = source_rows(SOURCES[table])
     assert query(flights_build, f"select count(*) from raw.{table}")[0][0] == expected
-    assert latest_metadata(flights_build, f"raw/{table}")["dagster/row_count"] == expected
+    meta = latest_metadata(flights_build, f"raw/{table}")
+    if "factory/window_rows" not in meta:  # unpartitioned: the table's rows
+        assert meta["dagster/row_count"] == expected
+        return
+    # partitioned: the run's rows over its window; the latest partition's own rows
+    assert meta["factory/window_rows"] == expected
+    last = query(flights_build, "select count(*) from raw.flights where (year, month, day) = (2013, 12, 31)")
+    assert meta["dagster/row_count"] == last[0][0] > 0
 
 
 def test_raw_flights_is_the_full_year() -> None:
@@ -179,12 +186,14 @@ def test_predictions_score_every_day_with_the_model_version(flights_build: Build
     folder = Path(meta["dagster/uri"])
     predictions = pl.read_parquet(folder / "*.parquet")
     flights = query(flights_build, "select count(*) from fct_flights")[0][0]
-    assert predictions.height == flights == sum(meta["factory/partition_rows"].values())
+    assert predictions.height == flights == meta["factory/window_rows"]
     december = pl.read_parquet(folder / "2013-12-24.parquet")
     assert (
         december.height
         == query(flights_build, "select count(*) from fct_flights where flight_date = '2013-12-24'")[0][0]
     )
+    per_day = flights_build.reports[0].assets["delay_predictions"].partition_rows()
+    assert sum(per_day.values()) == flights and per_day["2013-12-24"] == december.height
     assert predictions.get_column("model_version").unique().to_list() == [model_version]
     assert predictions.get_column("flight_id").is_unique().all()
     scores = predictions.get_column("score").to_numpy()

@@ -20,8 +20,17 @@ telemetry:
 """
 
 
+# Dagster's opt-ins the factory takes (a value the user set wins; see the README, "Speed"):
+# one ASSET_MATERIALIZATION_PLANNED event per asset for a partition range run, carrying the
+# range, instead of one per partition (2,202 of a flights build's 4,636 events; 85% of a
+# 4,750-day build's time). What it gives up, as Dagster's own storage code says: when such a
+# run fails, its partitions are not marked failed (they show as missing, not as failed).
+DAGSTER_OPT_INS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
+
+
 def ensure_dagster_home(home: FactoryHome) -> Path:
-    """Point `DAGSTER_HOME` at the factory's instance unless the user set one; create it."""
+    """Point `DAGSTER_HOME` at the factory's instance unless the user set one; create it; take
+    Dagster's opt-ins (`DAGSTER_OPT_INS`) unless the user set them."""
     configured = os.environ.get("DAGSTER_HOME")
     path = Path(configured).expanduser().resolve() if configured else home.dagster_home
     path.mkdir(parents=True, exist_ok=True)
@@ -29,6 +38,8 @@ def ensure_dagster_home(home: FactoryHome) -> Path:
     if not config.exists():
         config.write_text(DEFAULT_INSTANCE_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(path)
+    for name, value in DAGSTER_OPT_INS.items():
+        os.environ.setdefault(name, value)
     return path
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import dagster as dg
 
+from factory_dagster.gates.publish import WINDOW_ROWS
 from factory_dagster.products.metadata import metadata_values
+from factory_dagster.storage.events import run_records
 
 _EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -36,11 +38,11 @@ class AssetOutcome:
     partitions: list[str] = field(default_factory=list)
     rows: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    rows_by_partition: dict[str, int] = field(default_factory=dict)
 
     def partition_rows(self) -> dict[str, int]:
         """Rows per partition written by the run, when the asset reports them."""
-        rows = self.metadata.get("factory/partition_rows")
-        return dict(rows) if isinstance(rows, dict) else {}
+        return dict(self.rows_by_partition)
 
 
 @dataclass
@@ -106,8 +108,7 @@ def build_report(
         selected=selected,
         step_assets=step_assets,
     )
-    records = instance.get_records_for_run(run_id, of_type=_EVENTS).records
-    for record in records:
+    for record in run_records(instance, run_id, _EVENTS):
         event = record.event_log_entry.dagster_event
         if event is None:
             continue
@@ -116,15 +117,18 @@ def build_report(
             key = mat.asset_key.to_user_string()
             outcome = report.assets.setdefault(key, AssetOutcome(key))
             values = metadata_values(dict(mat.metadata))
-            outcome.metadata = values
+            rows = values.get("dagster/row_count")
             if mat.partition:
                 outcome.partitions.append(mat.partition)
-            # A range run records one materialization per partition, each with the run's metadata.
-            rows = values.get("dagster/row_count")
-            if per_partition := outcome.partition_rows():
-                outcome.rows = sum(per_partition.values())
+            # A range run records one materialization per partition; each carries the run's
+            # metadata and, when the asset counts them, its own partition's rows.
+            if WINDOW_ROWS in values and mat.partition and isinstance(rows, int):
+                outcome.rows_by_partition[mat.partition] = rows
+                outcome.rows = values[WINDOW_ROWS]
+                values.pop("dagster/row_count")
             elif isinstance(rows, int):
                 outcome.rows = rows
+            outcome.metadata = values
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             report.checks.append(

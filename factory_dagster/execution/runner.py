@@ -73,32 +73,44 @@ def step_assets(defs: dg.Definitions, keys: list[dg.AssetKey]) -> dict[str, list
 
 
 class _Watcher(threading.Thread):
-    """Polls the run's events and reports progress until stopped."""
+    """Polls the run's step events and reports progress until stopped.
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, on_progress: ProgressCallback):
+    Steps, not materializations: a range run writes one materialization per partition and
+    asset, thousands of events a poll would read back; a step's end marks its assets done.
+    """
+
+    KINDS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        on_progress: ProgressCallback,
+        step_assets: Mapping[str, list[str]],
+    ):
         super().__init__(daemon=True)
         self.instance, self.run_id, self.on_progress = instance, run_id, on_progress
+        self.step_assets = step_assets
         self.stopped = threading.Event()
 
     def run(self) -> None:
         cursor: str | None = None
         done: set[str] = set()
         current = "starting"
-        kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.ASSET_MATERIALIZATION}
-        while not self.stopped.wait(0.25):
+        while not self.stopped.wait(0.5):
             try:
-                connection = self.instance.get_records_for_run(self.run_id, cursor=cursor, of_type=kinds)
+                connection = self.instance.get_records_for_run(self.run_id, cursor=cursor, of_type=self.KINDS)
             except Exception:  # the run may not be stored yet
                 continue
             cursor = connection.cursor
             for record in connection.records:
                 event = record.event_log_entry.dagster_event
-                if event is None:
+                if event is None or event.step_key is None:
                     continue
                 if event.event_type == dg.DagsterEventType.STEP_START:
-                    current = event.step_key or current
+                    current = event.step_key
                 else:
-                    done.add(event.step_materialization_data.materialization.asset_key.to_user_string())
+                    done.update(self.step_assets.get(event.step_key, []))
             self.on_progress(len(done), current)
 
 
@@ -117,7 +129,8 @@ def execute(
     """
     job = defs.resolve_implicit_global_asset_job_def()
     run_id = str(uuid.uuid4())  # Dagster's own run ids are UUID4 strings
-    watcher = _Watcher(instance, run_id, on_progress) if on_progress else None
+    steps = step_assets(defs, keys)
+    watcher = _Watcher(instance, run_id, on_progress, steps) if on_progress else None
     log_path = log_dir / f"{run_id}.log" if log_dir else None
     started = time.monotonic()
     if watcher:
@@ -140,6 +153,6 @@ def execute(
                 watcher.stopped.set()
                 watcher.join()
     elapsed = time.monotonic() - started
-    report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed, step_assets(defs, keys))
+    report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed, steps)
     report.log_path = log_path
     return report

@@ -19,6 +19,29 @@ from factory_dagster.gates.gate import Gate
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.quarantine import quarantine
 
+PARTITION_ROWS = "factory/partition_rows"  # in what `publish()` returns: rows per day, scoped below
+WINDOW_ROWS = "factory/window_rows"  # on each partition's materialization: the run's rows over its window
+
+
+def scope_partition_rows(
+    context: dg.AssetExecutionContext, metadata: Mapping[str, Any], asset_key: dg.AssetKey | None = None
+) -> dict[str, Any]:
+    """Each partition's own `dagster/row_count` (what the UI shows per partition), and the rest.
+
+    A range run records one materialization per partition, each carrying every key of the
+    output's metadata: a window-wide table of rows per day would be stored once per day (its
+    size squared: gigabytes over thousands of days). Scoped, each partition carries its count.
+    """
+    rest = dict(metadata)
+    counts = rest.pop(PARTITION_ROWS, None)
+    if not counts:
+        return rest
+    for day, rows in counts.items():
+        context.add_asset_metadata({"dagster/row_count": dg.MetadataValue.int(rows)}, asset_key, day)
+    rest[WINDOW_ROWS] = dg.MetadataValue.int(sum(counts.values()))
+    rest.pop("dagster/row_count", None)  # the window's total would show as each day's count
+    return rest
+
 
 def audit_then_publish(
     context: dg.AssetExecutionContext,
@@ -32,7 +55,7 @@ def audit_then_publish(
     """Yield the events of a gated write: a materialization with a passed (or warned) check, or a
     failed blocking check and nothing published. `publish()` writes and returns metadata."""
     if gate is None:
-        yield dg.MaterializeResult(metadata=dict(publish()))
+        yield dg.MaterializeResult(metadata=scope_partition_rows(context, publish()))
         return
     result = gate.evaluate(candidate, parameters)
     run_id = context.run.run_id
@@ -53,5 +76,5 @@ def audit_then_publish(
             result, {"quarantine": str(folder), "published": "no: the previous version is still served"}
         )
         return
-    metadata = dict(publish())
+    metadata = scope_partition_rows(context, publish())
     yield dg.MaterializeResult(metadata=metadata, check_results=[gate.check_result(result)])

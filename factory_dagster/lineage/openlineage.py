@@ -24,8 +24,10 @@ import dagster as dg
 
 from factory_dagster.gates import history
 from factory_dagster.gates.gate import GATE_CHECK
+from factory_dagster.gates.publish import WINDOW_ROWS
 from factory_dagster.lineage.checks import GOVERNANCE_CHECKS
 from factory_dagster.lineage.graph import AssetNode, FactoryGraph
+from factory_dagster.storage.events import run_records
 from factory_dagster.storage.home import FactoryHome
 
 # openlineage-python is imported inside the functions: a heavy import, and definitions (its sensors) must load fast.
@@ -152,7 +154,8 @@ def _input(graph: FactoryGraph, home: FactoryHome, key: str) -> InputDataset:
     from openlineage.client.facet_v2 import data_quality_metrics_input_dataset as dqm
 
     namespace, name = dataset(graph, home, key)
-    rows = graph.nodes[key].metadata.get("dagster/row_count") if key in graph.nodes else None
+    metadata = graph.nodes[key].metadata if key in graph.nodes else {}
+    rows = metadata.get(WINDOW_ROWS, metadata.get("dagster/row_count"))  # a range run's rows, not its last day's
     facets: dict[str, Any] = (
         {"dataQualityMetrics": dqm.DataQualityMetricsInputDatasetFacet(rowCount=rows, columnMetrics={}, **produced())}
         if isinstance(rows, int)
@@ -196,7 +199,7 @@ def run_events(
     ended: dict[str, tuple[float, bool]] = {}
     materialized: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, list[Any]] = {}
-    for record in instance.get_records_for_run(run_id, of_type=RUN_EVENTS).records:
+    for record in run_records(instance, run_id, RUN_EVENTS):
         event, when = record.event_log_entry.dagster_event, record.event_log_entry.timestamp
         if event is None:
             continue

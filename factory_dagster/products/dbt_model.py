@@ -5,6 +5,8 @@ Their columns are what their compiled SQL produces (`factory prepare` compiles t
 else what they document (`_models.yml`); where the two disagree, the documentation has drifted.
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -37,6 +39,7 @@ from factory_dagster.automation.partitions import (
 from factory_dagster.compat import release_duckdb_adapter_connection
 from factory_dagster.gates import history
 from factory_dagster.gates.gate import GATE_CHECK, Gate
+from factory_dagster.gates.publish import PARTITION_ROWS, scope_partition_rows
 from factory_dagster.products.kind import LINE_TAG, BuildableKind, BuildContext
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
@@ -44,6 +47,7 @@ from factory_dagster.spec.column_kinds import Kind, dbt_kind
 from factory_dagster.spec.dbt_manifest import models_path
 from factory_dagster.spec.errors import SpecError
 from factory_dagster.spec.yaml_source import format_key_path, load_yaml
+from factory_dagster.storage.atomic import atomic_write_bytes
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.quarantine import quarantine
 from factory_dagster.storage.warehouse import quote, read_arrow, read_frame
@@ -206,6 +210,27 @@ def run_target(home: FactoryHome, context: AssetExecutionContext) -> Path:
     return folder / f"{context.op_def.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+@contextlib.contextmanager
+def partial_parsing(home: FactoryHome, target: Path, *key: str) -> Iterator[None]:
+    """Let dbt reuse the parse of the last invocation with the same `key` (step, vars).
+
+    dbt parses the whole project at each invocation unless its target holds a partial parse
+    made with the same profile and vars: never the one `factory prepare` wrote (a scratch
+    warehouse, no vars). dbt checks the kept file itself and parses in full when it does not
+    apply, so a stale one costs nothing but the full parse it would have done anyway.
+    """
+    kept = home.root / "dbt" / "partial_parse" / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.msgpack"
+    if kept.is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, target / PARTIAL_PARSE)
+    yield
+    if (target / PARTIAL_PARSE).is_file():
+        atomic_write_bytes(kept, (target / PARTIAL_PARSE).read_bytes())
+
+
 FULL_REFRESH_TAG = "factory/dbt_full_refresh"
 
 
@@ -233,8 +258,11 @@ class FactoryDbtTranslator(DagsterDbtTranslator):
         return follow_upstream()
 
 
-def _partition_rows(spec: FactorySpec, warehouse: Path, events: list[Any], window: Window) -> Iterator[Any]:
-    """Add per-day row counts to the partitioned models' outputs (read after dbt has finished)."""
+def _partition_rows(
+    context: AssetExecutionContext, spec: FactorySpec, warehouse: Path, events: list[Any], window: Window
+) -> Iterator[Any]:
+    """Add per-day row counts to the partitioned models' outputs (read after dbt has finished),
+    each on its own partition's materialization."""
     partitioned = spec.line.dbt.partitioned
     assert partitioned is not None  # only the partitioned models' step counts rows per day
     column = quote(partitioned.date_column)
@@ -250,12 +278,9 @@ def _partition_rows(spec: FactorySpec, warehouse: Path, events: list[Any], windo
                 counts = {
                     str(d): n for d, n in zip(rows.column("day").to_pylist(), rows.column("n").to_pylist(), strict=True)
                 }
-                event = event.with_metadata(
-                    {
-                        **event.metadata,
-                        "factory/partition_rows": dg.MetadataValue.json({k: counts.get(k, 0) for k in window.keys}),
-                    }
-                )
+                metadata = {**event.metadata, PARTITION_ROWS: {k: counts.get(k, 0) for k in window.keys}}
+                key = context.asset_key_for_output(event.output_name)
+                event = event.with_metadata(scope_partition_rows(context, metadata, key))
         yield event
 
 
@@ -278,15 +303,15 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
         exclude=partitioned.select if partitioned else None,
     )
     def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource) -> Iterator[Any]:
+        target = run_target(factory.paths, context)
         try:
-            yield from (
-                dbt.cli(
-                    ["build", *_refresh_args(context)], context=context, target_path=run_target(factory.paths, context)
+            with partial_parsing(factory.paths, target, context.op_def.name):
+                yield from (
+                    dbt.cli(["build", *_refresh_args(context)], context=context, target_path=target)
+                    .stream()
+                    .fetch_row_counts()
+                    .fetch_column_metadata()
                 )
-                .stream()
-                .fetch_row_counts()
-                .fetch_column_metadata()
-            )
         finally:
             release_duckdb_adapter_connection()
 
@@ -316,16 +341,16 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
                 "over every partition (factory build --full-refresh, no --start/--end)",
                 allow_retries=False,
             )
+        target = run_target(factory.paths, context)
         try:
-            invocation = dbt.cli(
-                ["build", "--vars", json.dumps(window_vars), *refresh],
-                context=context,
-                target_path=run_target(factory.paths, context),
-            )
-            events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
+            with partial_parsing(factory.paths, target, context.op_def.name, json.dumps(window_vars)):
+                invocation = dbt.cli(
+                    ["build", "--vars", json.dumps(window_vars), *refresh], context=context, target_path=target
+                )
+                events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
         finally:
             release_duckdb_adapter_connection()
-        yield from _partition_rows(spec, factory.paths.warehouse, events, window)
+        yield from _partition_rows(context, spec, factory.paths.warehouse, events, window)
 
     definitions.append(_partitioned_models)
     return definitions

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from factory_dagster.gates.publish import PARTITION_ROWS
 from factory_dagster.markdown import markdown_table
 
 
@@ -40,6 +41,6 @@ def frame_markdown(frame: pl.DataFrame) -> str:
 
 
 def partition_rows(frame: pl.DataFrame, day: pl.Expr, window) -> dict[str, Any]:
-    """Rows per partition of the window (zero for empty days), for per-partition summaries."""
+    """Rows per partition of the window (zero for empty days), for `scope_partition_rows`."""
     counts = {str(d): n for d, n in frame.group_by(day.alias("day")).len().iter_rows()}
-    return {"factory/partition_rows": dg.MetadataValue.json({k: counts.get(k, 0) for k in window.keys})}
+    return {PARTITION_ROWS: {k: counts.get(k, 0) for k in window.keys}}
