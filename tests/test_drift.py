@@ -131,6 +131,10 @@ def test_numbers_with_few_values_are_judged_as_categories() -> None:
     assert reference["x"].kind == "numeric" and choose_test(reference["x"], DriftSettings()) == "ks"
     big = DriftSettings(small_reference_rows=10)
     assert choose_test(reference["hour"], big) == "jensenshannon"
+    # A batch of the same integers (any integer type) has the reference's categories: no drift, p = 1.
+    for dtype in (pl.Int32, pl.Int64, pl.UInt8):
+        same = column_drift(reference["hour"], pl.Series("hour", [1, 2, 3, 4, 5] * 4, dtype=dtype), DriftSettings())
+        assert (same.test, same.drifted, same.score) == ("chisquare", False, pytest.approx(1.0)), same
     assert choose_test(reference["x"], big) == "wasserstein"
 
 

@@ -131,8 +131,15 @@ def _is_numeric(dtype: pl.DataType) -> bool:
 
 
 def _category_counts(series: pl.Series) -> dict[str, int]:
-    """Rows per category (nulls left out), counted by polars in one pass."""
-    counts = series.drop_nulls().cast(pl.String).alias("value").value_counts(name="rows")
+    """Rows per category (nulls left out), counted by polars in one pass.
+
+    Numbers are named as Float64 on both sides (an Int32 batch judged against its Float64
+    reference must find the same categories: "1.0", never "1")."""
+    values = series.drop_nulls()
+    if _is_numeric(values.dtype):
+        values = values.cast(pl.Float64)
+        values = values.filter(values.is_finite())
+    counts = values.cast(pl.String).alias("value").value_counts(name="rows")
     return dict(zip(counts.get_column("value").to_list(), counts.get_column("rows").to_list(), strict=True))
 
 
