@@ -15,7 +15,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from factory_dagster.products.monitor import DRIFT_CHECK, REFERENCE, load_reference, report_path
+from factory_dagster.products.monitor import DRIFT_CHECK, NOT_JUDGED, REFERENCE, load_reference, report_path
 from factory_dagster.products.performance import PERFORMANCE_CHECK
 from factory_dagster.storage.artifacts import ModelRegistry
 from factory_dagster.storage.home import FactoryHome
@@ -295,4 +295,22 @@ def test_drift_or_decay_requests_one_retrain_then_cools_down(built: tuple[Path, 
     # the same failure after the cooldown (the last request 8 days ago) retrains again
     state = json.loads(again.cursor or "{}")
     state["requested"] -= 8 * 86400
-    assert len(tick(json.dumps(state)).run_requests or []) == 1
+    retrained = tick(json.dumps(state))
+    assert len(retrained.run_requests or []) == 1
+
+    # a drift result that judged nothing (the served version has no reference, e.g. after a rollback
+    # to a version trained before monitoring) is no evidence of drift: it never undoes the rollback
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("label_scores"),
+            check_name=DRIFT_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="served version v0 has no training reference",
+            metadata={NOT_JUDGED: True},
+        )
+    )
+    state = json.loads(retrained.cursor or "{}")
+    state["requested"] -= 8 * 86400
+    unjudged = tick(json.dumps(state))
+    assert not unjudged.run_requests and "no drift or decay newer" in str(unjudged.skip_reason.skip_message)  # type: ignore[union-attr]

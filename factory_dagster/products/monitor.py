@@ -30,6 +30,9 @@ from factory_dagster.storage.artifacts import ModelRegistry, ModelVersion
 from factory_dagster.storage.home import FactoryHome
 
 DRIFT_CHECK = "drift"
+# Metadata flag of a drift result that judged nothing (no reference): no evidence of drift, so never a
+# reason to retrain (a rollback to a version trained before monitoring must not be undone by a retrain).
+NOT_JUDGED = "factory/not_judged"
 REFERENCE = "reference.parquet"  # attached to every trained version: its training inputs and scores
 SCORE_COLUMN = "score"
 MAX_TABLE_DAYS = 62  # a longer run's metadata lists its drifted days (and the worst) only
@@ -285,5 +288,5 @@ def missing_reference_result(monitor: DriftMonitorSpec, version: str) -> dg.Asse
         passed=False,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"served version {version} has no training reference: retrain the model to monitor its drift",
-        metadata={"model_version": version},
+        metadata={"model_version": version, NOT_JUDGED: True},
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from factory_dagster.products.monitor import DRIFT_CHECK
+from factory_dagster.products.monitor import DRIFT_CHECK, NOT_JUDGED
 from factory_dagster.products.performance import PERFORMANCE_CHECK, SUFFIX
 from factory_dagster.spec import FactorySpec
 
@@ -92,7 +92,7 @@ def build_retrain_sensor(spec: FactorySpec, model: str) -> dg.SensorDefinition |
                 if record.create_timestamp <= seen or not isinstance(evaluation, dg.AssetCheckEvaluation):
                     continue
                 latest = max(latest, record.create_timestamp)
-                if not evaluation.passed:
+                if not evaluation.passed and NOT_JUDGED not in evaluation.metadata:
                     failures.append(Failure(key, record.create_timestamp, (evaluation.description or "")[:200]))
         event = context.instance.get_latest_materialization_event(dg.AssetKey(model))
         now = dt.datetime.now(dt.UTC).timestamp()
