@@ -83,21 +83,23 @@ def build_retrain_sensor(spec: FactorySpec, model: str) -> dg.SensorDefinition |
     )
     def _retrain(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state = json.loads(context.cursor) if context.cursor else {}
-        seen, requested = state.get("seen", 0.0), state.get("requested")
+        # Evaluations are remembered by storage id: their timestamps have whole seconds, so two
+        # evaluations in one second would hide each other behind a timestamp cursor.
+        seen, requested = state.get("seen_id", 0), state.get("requested")
         failures: list[Failure] = []
         latest = seen
         for key in checks:
             for record in context.instance.event_log_storage.get_asset_check_execution_history(key, limit=50):
                 evaluation = record.evaluation
-                if record.create_timestamp <= seen or not isinstance(evaluation, dg.AssetCheckEvaluation):
+                if record.id <= seen or not isinstance(evaluation, dg.AssetCheckEvaluation):
                     continue
-                latest = max(latest, record.create_timestamp)
+                latest = max(latest, record.id)
                 if not evaluation.passed and NOT_JUDGED not in evaluation.metadata:
                     failures.append(Failure(key, record.create_timestamp, (evaluation.description or "")[:200]))
         event = context.instance.get_latest_materialization_event(dg.AssetKey(model))
         now = dt.datetime.now(dt.UTC).timestamp()
         retrain_now, reason = decide(failures, event.timestamp if event else None, requested, now, retrain.cooldown)
-        cursor = json.dumps({"seen": latest, "requested": now if retrain_now else requested})
+        cursor = json.dumps({"seen_id": latest, "requested": now if retrain_now else requested})
         if not retrain_now:
             return dg.SensorResult(skip_reason=reason, cursor=cursor)
         return dg.SensorResult(
