@@ -71,3 +71,18 @@ def test_the_cli_answers_who_served_on_a_date(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit):
         main(["models", "history", "nope", *args])
     assert "unknown model 'nope' (known: label_model)" in capsys.readouterr().err
+
+
+def test_two_versions_served_from_the_same_instant_do_not_break_the_history(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    one, two = registry.save(fitted(1.0), {}), registry.save(fitted(0.01), {})
+    for version in (one.version, two.version):
+        registry.promote(version)
+    index = json.loads(registry.index_path.read_text())
+    for version in (one.version, two.version):
+        index["versions"][version]["served_at"] = ["2024-01-01T00:00:00+00:00"]
+    registry.index_path.write_text(json.dumps(index))
+    starts = [(start.isoformat(), v.version) for start, _, v in ModelRegistry(tmp_path).serving_history()]
+    assert sorted(starts) == sorted(
+        [("2024-01-01T00:00:00+00:00", one.version), ("2024-01-01T00:00:00+00:00", two.version)]
+    )

@@ -90,7 +90,10 @@ class ModelRegistry:
         """Who served when: (from, until or None for the current one, version), oldest first,
         from every time a version started being served (a promotion or a rollback)."""
         versions = self.versions()
-        starts = sorted((dt.datetime.fromisoformat(at), version) for version in versions for at in version.served_at)
+        starts = sorted(
+            ((dt.datetime.fromisoformat(at), version) for version in versions for at in version.served_at),
+            key=lambda start: start[0],  # versions do not compare: equal times keep their recorded order
+        )
         return [
             (start, starts[i + 1][0] if i + 1 < len(starts) else None, version)
             for i, (start, version) in enumerate(starts)
