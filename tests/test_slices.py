@@ -58,6 +58,8 @@ def test_every_resample_equals_scikit_learn_on_the_same_rows(metric: str) -> Non
         expected.append(oracle(y[drawn], scores[drawn]))
     np.testing.assert_allclose(values, expected, rtol=1e-10)
     low, high = bootstrap_interval(metric, y.astype(float), scores, 0.5, 0.9, 9)
+    # drawn a few resamples at a time (bounded memory), the interval is the same
+    assert bootstrap_interval(metric, y.astype(float), scores, 0.5, 0.9, 9, cells=7 * len(y)) == (low, high)
     assert (low, high) == pytest.approx(tuple(np.percentile(expected, [5, 95])), rel=1e-10)
     assert bootstrap_interval(metric, y.astype(float), scores, 0.5, 0.9, 9) == (low, high)  # seeded
 

@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import io
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,10 +291,24 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
 BOOTSTRAP_SAMPLES = 200
 
 
-def bootstrap_weights(rows: int, seed: int | None) -> np.ndarray:
-    """How often each row is drawn in each bootstrap resample (samples × rows), seeded."""
+# Resamples are drawn and judged a few at a time: samples × rows floats for a large slice would
+# not fit in memory (200 × 700k rows ≈ 1.1 GB per array).
+BOOTSTRAP_CELLS = 10_000_000
+
+
+def bootstrap_chunks(rows: int, seed: int | None, cells: int = BOOTSTRAP_CELLS) -> Iterator[np.ndarray]:
+    """How often each row is drawn in each bootstrap resample, seeded, in blocks of resamples
+    (≤ `cells` values each); the blocks stacked are the same draws whatever `cells` is."""
     rng = np.random.default_rng(seed or 0)
-    return rng.multinomial(rows, np.full(rows, 1 / rows), size=BOOTSTRAP_SAMPLES).astype(float)
+    step = max(1, min(BOOTSTRAP_SAMPLES, cells // max(rows, 1)))
+    for done in range(0, BOOTSTRAP_SAMPLES, step):
+        size = min(step, BOOTSTRAP_SAMPLES - done)
+        yield rng.multinomial(rows, np.full(rows, 1 / rows), size=size).astype(float)
+
+
+def bootstrap_weights(rows: int, seed: int | None) -> np.ndarray:
+    """Every resample's draws per row (samples × rows), seeded."""
+    return np.vstack(list(bootstrap_chunks(rows, seed)))
 
 
 def weighted_metric(metric: str, y: np.ndarray, scores: np.ndarray, threshold: float, w: np.ndarray) -> np.ndarray:
@@ -326,11 +341,19 @@ def weighted_metric(metric: str, y: np.ndarray, scores: np.ndarray, threshold: f
 
 
 def bootstrap_interval(
-    metric: str, y: np.ndarray, scores: np.ndarray, threshold: float, confidence: float, seed: int | None
+    metric: str,
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    confidence: float,
+    seed: int | None,
+    cells: int = BOOTSTRAP_CELLS,
 ) -> tuple[float, float]:
     """A seeded percentile bootstrap interval of a metric (resamples where it is undefined, e.g.
     one class only for ROC AUC, are dropped; nan when most are)."""
-    values = weighted_metric(metric, y, scores, threshold, bootstrap_weights(len(y), seed))
+    values = np.concatenate(
+        [weighted_metric(metric, y, scores, threshold, w) for w in bootstrap_chunks(len(y), seed, cells)]
+    )
     values = values[np.isfinite(values)]
     if len(values) < BOOTSTRAP_SAMPLES // 2:
         return float("nan"), float("nan")
