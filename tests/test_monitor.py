@@ -314,3 +314,17 @@ def test_drift_or_decay_requests_one_retrain_then_cools_down(built: tuple[Path, 
     state["requested"] -= 8 * 86400
     unjudged = tick(json.dumps(state))
     assert not unjudged.run_requests and "no drift or decay newer" in str(unjudged.skip_reason.skip_message)  # type: ignore[union-attr]
+
+
+def test_an_input_named_like_the_score_is_refused_while_drift_is_monitored() -> None:
+    from factory_dagster.products.monitor import SCORE_COLUMN, DriftMonitorSpec, MonitorSpec, check_monitor
+
+    errors = check_monitor(MonitorSpec(), {SCORE_COLUMN, "x"}, ["roc_auc"])
+    assert errors == [
+        (
+            ("monitor", "drift"),
+            "an input named 'score' would be confused with the model's score in the drift reference: "
+            "rename that feature, or set monitor.drift.enabled: false",
+        )
+    ]
+    assert check_monitor(MonitorSpec(drift=DriftMonitorSpec(enabled=False)), {SCORE_COLUMN}, ["roc_auc"]) == []

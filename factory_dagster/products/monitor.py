@@ -102,6 +102,14 @@ def check_monitor(
     allowed = inputs | {SCORE_COLUMN}
     errors: list[tuple[tuple[str | int, ...], str]] = []
     drift = monitor.drift
+    if drift.enabled and SCORE_COLUMN in inputs:
+        errors.append(
+            (
+                ("monitor", "drift"),
+                f"an input named '{SCORE_COLUMN}' would be confused with the model's score in the drift reference: "
+                "rename that feature, or set monitor.drift.enabled: false",
+            )
+        )
     for index, column in enumerate(drift.columns if drift.columns != "all" else []):
         if column not in inputs:
             errors.append(
