@@ -226,3 +226,16 @@ def test_a_selection_that_selects_nothing_fails_at_load(
     with pytest.raises(SpecError) as caught:
         build_definitions(specs=[load_line(line_dir)], home=tmp_path / "home")
     assert str(caught.value) == f"{rel(time)}: {key}: {reason} (line {line_of(time, new)})"
+
+
+def test_a_declared_name_that_a_derived_asset_takes_is_refused(line_dir: Path) -> None:
+    """`<predictions>_performance` is derived (realized performance): a model may not take its key."""
+    models = line_dir / "models.yaml"
+    text = models.read_text()
+    start = text.index("  delay_classifier:")
+    copy = text[start:].replace("  delay_classifier:", "  delay_predictions_performance:", 1)
+    models.write_text(text + copy)
+    assert load_error(line_dir) == (
+        f"{rel(models)}: models.delay_predictions_performance: duplicate key 'delay_predictions_performance': "
+        f"also the key of a derived performance_monitor (line {line_of(models, 'delay_predictions_performance:')})"
+    )

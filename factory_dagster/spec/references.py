@@ -12,15 +12,24 @@ from factory_dagster.spec.line import FactorySpec
 def check_unique_keys(spec: FactorySpec) -> list[SpecError]:
     """The line's products share one asset-key namespace (sources live under raw/)."""
     errors: list[SpecError] = []
-    owners: dict[str, str] = {}
+    owners: dict[str, tuple[Any, str]] = {}  # key -> (the first kind naming it, its name there)
     for kind in spec.kinds:
         for name in kind.names(spec):
             key = kind.key(spec, name)
-            if key in owners and kind.section is not None:
+            if key not in owners:
+                owners[key] = (kind, name)
+                continue
+            first, first_name = owners[key]
+            if kind.section is not None:
                 errors.append(
-                    spec.error(kind.section, name, (), f"duplicate key '{name}': already used by a {owners[key]}")
+                    spec.error(kind.section, name, (), f"duplicate key '{name}': already used by a {first.label}")
                 )
-            owners.setdefault(key, kind.label)
+            elif first.section is not None:  # a derived asset (no section of its own) takes a declared name
+                errors.append(
+                    spec.error(
+                        first.section, first_name, (), f"duplicate key '{key}': also the key of a derived {kind.label}"
+                    )
+                )
     return errors
 
 
