@@ -328,3 +328,36 @@ def test_an_input_named_like_the_score_is_refused_while_drift_is_monitored() -> 
         )
     ]
     assert check_monitor(MonitorSpec(drift=DriftMonitorSpec(enabled=False)), {SCORE_COLUMN}, ["roc_auc"]) == []
+
+
+def test_a_tampered_reference_is_an_error_result_and_the_predictions_stay(
+    built: tuple[Path, Path, dg.DagsterInstance],
+) -> None:
+    from factory_dagster.execution.runner import execute
+    from factory_dagster.factory import build_definitions
+    from factory_dagster.products import load_line
+    from factory_dagster.storage.artifacts import ModelRegistry
+
+    specs, home, instance = built
+    registry = ModelRegistry(FactoryHome(home).root / "models" / "label_model")
+    version = registry.current()
+    assert version is not None
+    path = registry.directory / version.attachments[REFERENCE]["file"]
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one bit flipped
+    try:
+        defs = build_definitions(specs=[load_line(specs)], home=home)
+        result = execute(
+            defs,
+            instance,
+            [dg.AssetKey("label_scores")],
+            tags={"dagster/partition": "2024-01-21"},
+            log_dir=home / "logs",
+        )
+    finally:
+        path.write_bytes(original)
+    assert result.success  # the day was scored and published; only the drift check says why it judged nothing
+    latest = drift_evaluations(instance)[0]
+    assert not latest.passed and latest.severity == dg.AssetCheckSeverity.ERROR
+    assert latest.description is not None and "SHA-256 does not match" in latest.description
+    assert latest.metadata[NOT_JUDGED].value is True  # type: ignore[union-attr]

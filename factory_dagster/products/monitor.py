@@ -289,6 +289,18 @@ def drift_check_result(
     )
 
 
+def unreadable_reference_result(version: str, reason: str) -> dg.AssetCheckResult:
+    """A reference that fails its hash check (or is gone) is never compared against: an ERROR that
+    names it, the predictions already published stay."""
+    return dg.AssetCheckResult(
+        check_name=DRIFT_CHECK,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"the training reference of served version {version} cannot be trusted: {reason}",
+        metadata={"model_version": version, NOT_JUDGED: True},
+    )
+
+
 def missing_reference_result(monitor: DriftMonitorSpec, version: str) -> dg.AssetCheckResult:
     """A served version trained before monitoring has nothing to compare against: say so (WARN)."""
     return dg.AssetCheckResult(

@@ -275,7 +275,11 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
             yield event
         drift = model.monitor.drift
         if published and drift.enabled:
-            reference = monitor.load_reference(model_registry(home, predictions.model), version)
+            try:
+                reference = monitor.load_reference(model_registry(home, predictions.model), version)
+            except (ArtifactIntegrityError, OSError) as exc:
+                yield monitor.unreadable_reference_result(version.version, str(exc))
+                return
             if reference is None:
                 yield monitor.missing_reference_result(drift, version.version)
                 return
