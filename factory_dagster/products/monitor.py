@@ -249,7 +249,7 @@ def drift_check_result(
 ) -> dg.AssetCheckResult:
     """The `drift` check: fails when a batch drifts as a dataset; its metadata is the per-column
     table (of the worst batch when several were scored), the drift share and the report."""
-    severity = dg.AssetCheckSeverity.ERROR if monitor.severity == "error" else dg.AssetCheckSeverity.WARN
+    severity = check_severity(monitor.severity)
     scored = [d for d in drifts if d.rows]
     if not scored:
         return dg.AssetCheckResult(
@@ -287,6 +287,11 @@ def drift_check_result(
     return dg.AssetCheckResult(
         check_name=DRIFT_CHECK, passed=not drifted, severity=severity, description=description, metadata=metadata
     )
+
+
+def check_severity(declared: str) -> dg.AssetCheckSeverity:
+    """The Dagster severity of a monitor's `severity: warn | error`."""
+    return dg.AssetCheckSeverity.ERROR if declared == "error" else dg.AssetCheckSeverity.WARN
 
 
 def unreadable_reference_result(version: str, reason: str) -> dg.AssetCheckResult:

@@ -22,7 +22,7 @@ from factory_dagster.products.feature_set import write_partitions
 from factory_dagster.products.kind import BuildableKind, BuildContext, code_version, product_asset
 from factory_dagster.products.metadata import table_metadata
 from factory_dagster.products.model import LOWER_IS_BETTER, ModelSpec, model_registry
-from factory_dagster.products.monitor import PerformanceMonitorSpec
+from factory_dagster.products.monitor import PerformanceMonitorSpec, check_severity
 from factory_dagster.products.predictions import SCORE, PredictionsSpec, predictions_dataset
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
@@ -203,7 +203,7 @@ def build_performance_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition
         if len(rows) == 1:
             metadata.update({f"realized/{m}": dg.MetadataValue.float(rows[0][f"realized_{m}"]) for m in shown})
         yield dg.MaterializeResult(metadata=metadata)
-        severity = dg.AssetCheckSeverity.ERROR if monitor.severity == "error" else dg.AssetCheckSeverity.WARN
+        severity = check_severity(monitor.severity)
         judged = [r for r in rows if r["judged"]]
         yield dg.AssetCheckResult(
             check_name=PERFORMANCE_CHECK,
