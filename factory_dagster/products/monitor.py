@@ -294,24 +294,31 @@ def check_severity(declared: str) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if declared == "error" else dg.AssetCheckSeverity.WARN
 
 
-def unreadable_reference_result(version: str, reason: str) -> dg.AssetCheckResult:
-    """A reference that fails its hash check (or is gone) is never compared against: an ERROR that
-    names it, the predictions already published stay."""
+def unjudged_result(version: str, severity: dg.AssetCheckSeverity, description: str) -> dg.AssetCheckResult:
+    """A drift result that compared nothing (flagged, so it never requests a retrain)."""
     return dg.AssetCheckResult(
         check_name=DRIFT_CHECK,
         passed=False,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"the training reference of served version {version} cannot be trusted: {reason}",
+        severity=severity,
+        description=description,
         metadata={"model_version": version, NOT_JUDGED: True},
+    )
+
+
+def unreadable_reference_result(version: str, reason: str) -> dg.AssetCheckResult:
+    """A reference that fails its hash check (or is gone) is never compared against: an ERROR that
+    names it, the predictions already published stay."""
+    return unjudged_result(
+        version,
+        dg.AssetCheckSeverity.ERROR,
+        f"the training reference of served version {version} cannot be trusted: {reason}",
     )
 
 
 def missing_reference_result(monitor: DriftMonitorSpec, version: str) -> dg.AssetCheckResult:
     """A served version trained before monitoring has nothing to compare against: say so (WARN)."""
-    return dg.AssetCheckResult(
-        check_name=DRIFT_CHECK,
-        passed=False,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"served version {version} has no training reference: retrain the model to monitor its drift",
-        metadata={"model_version": version, NOT_JUDGED: True},
+    return unjudged_result(
+        version,
+        dg.AssetCheckSeverity.WARN,
+        f"served version {version} has no training reference: retrain the model to monitor its drift",
     )
