@@ -213,3 +213,24 @@ def test_documentation_drift_is_found_and_nothing_else(tmp_path: Path) -> None:
         "dbt model int_step_1: documents v_one, which its SQL does not produce; produces v_1, which is not documented: "
         "documented [id, day, grp, value, amount, label, v_one], its SQL produces [id, day, grp, value, amount, label, v_1]"
     )
+
+
+def test_glue_code_rule_skips_columns_computed_from_nothing() -> None:
+    """TD11 on a model whose column has no upstream column (a literal, count(*)): no finding, no crash;
+    the same model passing its one parent's column through is glue."""
+    from factory_dagster.lineage.graph import AssetNode, FactoryGraph
+    from factory_dagster.spec.debt import DebtThresholds
+
+    def node(key: str, layer: str, parents: set[str], lineage: dict[str, list[tuple[str, str]]]) -> AssetNode:
+        return AssetNode(
+            key, "data_product", None, [], "", set(), {}, None, parents=parents, columns=list(lineage), layer=layer,
+            column_lineage=lineage,
+        )  # fmt: skip
+
+    def glue(lineage: dict[str, list[tuple[str, str]]]) -> list[str]:
+        nodes = {"stg_x": node("stg_x", "staging", set(), {}), "fct_y": node("fct_y", "marts", {"stg_x"}, lineage)}
+        graph = FactoryGraph(spec=None, nodes=nodes, exposures={}, now=0.0)  # type: ignore[arg-type]
+        return [f.evidence for f in all_rules()["TD11"].check(graph, None, DebtThresholds())]  # type: ignore[arg-type]
+
+    assert glue({"a": [("stg_x", "a")], "rows": []}) == []
+    assert glue({"a": [("stg_x", "a")]}) == ["every column of fct_y is one column of stg_x"]

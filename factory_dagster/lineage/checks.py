@@ -184,7 +184,20 @@ def build_debt_checks(specs: list[FactorySpec], graph: AssetGraph, assess: Asses
             line = line_of[check_key.asset_key]
             selected.setdefault(line, {}).setdefault(check_key.name, []).append(check_key.asset_key)
         for line, checks in selected.items():
-            result = assess(context, by_name[line])
+            try:
+                result = assess(context, by_name[line])
+            except Exception as exc:  # debt never stops a build: a failed assessment is a WARN, not a failed run
+                context.log.exception(f"assessing the debt of line {line} failed")
+                for check, keys in checks.items():
+                    for key in keys:
+                        yield dg.AssetCheckResult(
+                            asset_key=key,
+                            check_name=check,
+                            passed=False,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            description=f"the debt assessment of line {line} failed: {type(exc).__name__}: {exc}",
+                        )
+                continue
             for check, keys in checks.items():
                 for outcome in outcomes(result, keys, check):
                     yield outcome.result()

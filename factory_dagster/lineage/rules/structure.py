@@ -123,9 +123,11 @@ def glue_code(r: Rule, graph: FactoryGraph, columns: ColumnGraph, t: DebtThresho
             continue
         (parent,) = n.parents
         deps = n.column_lineage
-        one_to_one = all(len(d) == 1 and d[0][0] == parent for d in deps.values())
+        # a column computed from nothing (a literal, count(*)) has no dependency: never one-to-one
+        if not all(len(d) == 1 and d[0][0] == parent for d in deps.values()):
+            continue
         distinct = len({d[0] for d in deps.values()}) == len(deps)
-        if one_to_one and distinct and len(deps) == len(n.columns):
+        if distinct and len(deps) == len(n.columns):
             findings.append(
                 r.finding(
                     [n.key, parent],
