@@ -1,0 +1,64 @@
+"""The deployment profile: chosen by FACTORY_PROFILE, connections from the environment, no secret shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from factory_dagster.storage.profile import ProfileError, active_profile, redact_url
+
+PRODUCTION = {
+    "FACTORY_PROFILE": "production",
+    "FACTORY_PG_USER": "factory",
+    "FACTORY_PG_PASSWORD": "s3cret",
+    "FACTORY_PG_DBNAME": "warehouse",
+    "FACTORY_PG_SCHEMA": "analytics",
+}
+
+
+def test_embedded_is_the_default_and_needs_nothing():
+    profile = active_profile({})
+    assert profile.embedded
+    assert (profile.warehouse, profile.instance, profile.broker) == (None, None, None)
+    assert profile.describe() == "profile embedded: DuckDB warehouse, SQLite Dagster instance, steps in process"
+
+
+def test_production_reads_the_environment_and_never_shows_the_password():
+    env = {**PRODUCTION, "FACTORY_CELERY_BROKER": "amqp://guest:guest@127.0.0.1:5672//"}
+    profile = active_profile(env)
+    assert profile.warehouse is not None and profile.instance is not None
+    assert profile.warehouse.uri() == "postgresql://factory:s3cret@127.0.0.1:5432/warehouse"
+    assert (profile.instance.dbname, profile.instance.schema) == ("warehouse", "dagster")
+    assert profile.describe() == (
+        "profile production: warehouse postgresql://factory@127.0.0.1:5432/warehouse (schema analytics), "
+        "Dagster instance postgresql://factory@127.0.0.1:5432/warehouse (schema dagster), "
+        "Celery broker amqp://guest:***@127.0.0.1:5672//"
+    )
+    assert "s3cret" not in profile.describe()
+
+
+def test_instance_variables_override_the_warehouse_ones():
+    profile = active_profile({**PRODUCTION, "FACTORY_DAGSTER_PG_DBNAME": "dagster", "FACTORY_DAGSTER_PG_HOST": "db2"})
+    assert profile.instance is not None
+    assert (profile.instance.host, profile.instance.dbname, profile.instance.user) == ("db2", "dagster", "factory")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FACTORY_PROFILE": "prod"}, "FACTORY_PROFILE: unknown profile 'prod'; expected one of embedded, production"),
+        (
+            {k: v for k, v in PRODUCTION.items() if k != "FACTORY_PG_USER"},
+            "FACTORY_PROFILE=production needs FACTORY_PG_USER (see README, Production)",
+        ),
+        ({**PRODUCTION, "FACTORY_PG_PORT": "54x"}, "FACTORY_PG_PORT: not a port number: '54x'"),
+    ],
+)
+def test_a_profile_that_cannot_be_used_says_which_variable(env, message):
+    with pytest.raises(ProfileError) as error:
+        active_profile(env)
+    assert str(error.value) == message
+
+
+def test_redact_url_keeps_urls_without_a_password():
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact_url("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
