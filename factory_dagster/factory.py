@@ -26,7 +26,7 @@ from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactoryRoot, FactorySpec, find_root
 from factory_dagster.spec.across_lines import check_across_lines
 from factory_dagster.spec.loader import raise_all
-from factory_dagster.storage.home import resolve_home
+from factory_dagster.storage.home import FactoryHome, resolve_home
 
 
 def build_gates(spec: FactorySpec) -> dict[str, Gate]:
@@ -114,7 +114,7 @@ def _definitions(specs: list[FactorySpec], home_path: Path) -> dg.Definitions:
     resources: dict[str, object] = {"factory": FactoryResource(home=str(home_path))}
     dbt_projects = {project for s in specs if (project := s.dbt_project_dir) is not None}
     if dbt_projects:  # one dbt project for every line (dbt_project/ under the factory root)
-        resources["dbt"] = dbt_cli(next(iter(dbt_projects)))
+        resources["dbt"] = dbt_cli(next(iter(dbt_projects)), FactoryHome(home_path))
     gates = {spec.name: build_gates(spec) for spec in specs}
     built = {spec.name: build_line(spec, gates[spec.name]) for spec in specs}
     # An AssetChecksDefinition is an AssetsDefinition too: tell them apart by the narrower type.

@@ -120,7 +120,7 @@ def test_features_written_under_an_older_spec_are_named_not_trained_on(
 
 
 def test_files_of_a_former_layout_are_not_read(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from factory_dagster.storage.warehouse import connect
+    from factory_dagster.storage.duckdb_warehouse import connect
 
     # Leftovers of the line's unpartitioned past: neither training nor the SQL view may read them.
     pl.DataFrame({"something": [1, 2, 3]}).write_parquet(home / "features" / "flight_features" / "all.parquet")

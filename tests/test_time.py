@@ -301,8 +301,8 @@ def test_dagster_cli_materializes_a_partition_range(flights_build: Build, tmp_pa
 def test_warehouse_reads_do_not_depend_on_the_machine_time_zone(tmp_path: Path) -> None:
     """DuckDB casts and exports aware timestamps in the process's zone unless told otherwise."""
     code = (
-        "import sys; from pathlib import Path; from factory_dagster.storage.warehouse import read_arrow\n"
-        "t = read_arrow(Path(sys.argv[1]), \"select timestamptz '2013-01-02 20:30:00+00' as t, "
+        "import sys; from pathlib import Path; from factory_dagster.storage.duckdb_warehouse import DuckDBWarehouse\n"
+        "t = DuckDBWarehouse(Path(sys.argv[1])).read_arrow(\"select timestamptz '2013-01-02 20:30:00+00' as t, "
         "cast(timestamptz '2013-01-02 20:30:00+00' as date) as d\")\n"
         "print(t.schema.field('t').type.tz, t.column('d')[0])\n"
     )

@@ -18,7 +18,7 @@ import polars as pl
 from factory_dagster.storage.artifacts import sha256_file
 from factory_dagster.storage.atomic import atomic_write
 from factory_dagster.storage.home import FactoryHome
-from factory_dagster.storage.warehouse import quote
+from factory_dagster.storage.warehouse import Warehouse, quote
 
 SUFFIXES = (".csv", ".parquet")
 ROW_DATE = "__factory_row_date"
@@ -98,18 +98,21 @@ def row_dates(source: PartitionedSource, timezone: str) -> pl.Expr:
     return column.cast(pl.Date)
 
 
-def date_predicate(source: PartitionedSource, timezone: str) -> str:
-    """SQL selecting a source's rows dated between two parameters (?, ?), in the warehouse."""
+def date_predicate(source: PartitionedSource, timezone: str, warehouse: Warehouse) -> str:
+    """SQL selecting a source's rows dated between two parameters, in the warehouse's dialect."""
     assert source.partition is not None
     parts = source.partition.date_parts
     if parts is not None:
-        expression = f"make_date({quote(parts.year)}, {quote(parts.month)}, {quote(parts.day)})"
+        # PostgreSQL's make_date takes integers only; DuckDB's takes any integer type.
+        expression = (
+            "make_date(" + ", ".join(f"cast({quote(p)} as integer)" for p in (parts.year, parts.month, parts.day)) + ")"
+        )
     elif source.column_types()[source.partition.date_column] == "timestamp":
         escaped = timezone.replace("'", "''")
         expression = f"cast(timezone('{escaped}', {quote(source.partition.date_column)}) as date)"
     else:
         expression = f"cast({quote(source.partition.date_column)} as date)"
-    return f"{expression} between ? and ?"
+    return warehouse.between(expression)
 
 
 def upstream_frame(source: PartitionedSource, frame: pl.DataFrame) -> pl.DataFrame:

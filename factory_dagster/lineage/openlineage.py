@@ -29,6 +29,7 @@ from factory_dagster.lineage.checks import GOVERNANCE_CHECKS
 from factory_dagster.lineage.graph import AssetNode, FactoryGraph
 from factory_dagster.storage.events import run_records
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.warehouse import active_warehouse
 
 # openlineage-python is imported inside the functions: a heavy import, and definitions (its sensors) must load fast.
 if TYPE_CHECKING:
@@ -66,12 +67,12 @@ def dataset(graph: FactoryGraph, home: FactoryHome, key: str) -> tuple[str, str]
     """(namespace, name) of an asset's data: a warehouse table or a folder under the factory home."""
     node = graph.nodes.get(key)
     role = node.role if node else "data_product"
-    warehouse = f"duckdb://{home.warehouse}"
+    warehouse = active_warehouse(home)  # the active profile's: duckdb://<file> or postgres://host:port
     if role == "source":
-        return warehouse, f"raw.{key.split('/', 1)[1]}"
+        return warehouse.namespace, warehouse.lineage_name(f"raw.{key.split('/', 1)[1]}")
     if role == "data_product":
         relation = graph.spec.dbt_models[key].relation if key in graph.spec.dbt_models else key
-        return warehouse, ".".join(part.strip('"') for part in relation.split(".")[-2:])
+        return warehouse.namespace, warehouse.lineage_name(relation)
     folder = {"feature_set": "features", "model": "models", "predictions": "predictions"}.get(role, "reports")
     return "file", str(home.root / folder / key)
 

@@ -49,8 +49,9 @@ from factory_dagster.spec.errors import SpecError
 from factory_dagster.spec.yaml_source import format_key_path, load_yaml
 from factory_dagster.storage.atomic import atomic_write_bytes
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.profile import active_profile
 from factory_dagster.storage.quarantine import quarantine
-from factory_dagster.storage.warehouse import quote, read_arrow, read_frame
+from factory_dagster.storage.warehouse import DBT_PROFILE, DBT_PROFILES_DIR, Warehouse, quote, warehouse_for
 
 
 class DbtModelKind(BuildableKind):
@@ -115,8 +116,15 @@ class DbtModelKind(BuildableKind):
 KIND = DbtModelKind()
 
 
-def dbt_project(project_dir: Path) -> DbtProject:
-    return DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+def dbt_project(project_dir: Path, target: str | None = None) -> DbtProject:
+    """The project run with the factory's dbt profile (its own profiles.yml is not read), on
+    `target`: the active warehouse's."""
+    return DbtProject(project_dir=project_dir, profiles_dir=DBT_PROFILES_DIR, profile=DBT_PROFILE, target=target)
+
+
+def active_dbt_target(home: FactoryHome) -> str:
+    """The dbt target of the active profile's warehouse: dbt builds where the factory's steps read."""
+    return warehouse_for(active_profile(), home).dbt_target
 
 
 def dbt_executable() -> str:
@@ -124,9 +132,10 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
 
 
-def dbt_cli(project_dir: Path) -> DbtCliResource:
+def dbt_cli(project_dir: Path, home: FactoryHome) -> DbtCliResource:
+    """dbt on the active profile's warehouse, with the factory's dbt profile."""
     return DbtCliResource(
-        project_dir=dbt_project(project_dir), profiles_dir=str(project_dir), dbt_executable=dbt_executable()
+        project_dir=dbt_project(project_dir, active_dbt_target(home)), dbt_executable=dbt_executable()
     )
 
 
@@ -161,7 +170,9 @@ def prepare_dbt_project(project_dir: Path) -> None:
 
     dbt compiles against an empty scratch warehouse under target/ (FACTORY_HOME points there), so
     preparing never opens the real warehouse, which a running build may hold; the SQL is the same
-    (an incremental model compiles as its full build, whose columns are the table's).
+    (an incremental model compiles as its full build, whose columns are the table's). The manifest
+    names relations as the `local` target does, whatever the active profile: each warehouse backend
+    maps them to its own (`Warehouse.model_relation`).
     """
     scratch = project_dir / "target" / "compile_home"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -175,7 +186,11 @@ def prepare_dbt_project(project_dir: Path) -> None:
             "--project-dir",
             str(project_dir),
             "--profiles-dir",
-            str(project_dir),
+            str(DBT_PROFILES_DIR),
+            "--profile",
+            DBT_PROFILE,
+            "--target",
+            "local",
             "--target-path",
             "target",
         ],
@@ -259,7 +274,7 @@ class FactoryDbtTranslator(DagsterDbtTranslator):
 
 
 def _partition_rows(
-    context: AssetExecutionContext, spec: FactorySpec, warehouse: Path, events: list[Any], window: Window
+    context: AssetExecutionContext, spec: FactorySpec, warehouse: Warehouse, events: list[Any], window: Window
 ) -> Iterator[Any]:
     """Add per-day row counts to the partitioned models' outputs (read after dbt has finished),
     each on its own partition's materialization."""
@@ -269,10 +284,10 @@ def _partition_rows(
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in spec.dbt_models:
             if partitioned.date_column in (KIND.columns(spec, event.output_name) or {}):
-                rows = read_arrow(
-                    warehouse,
-                    f"select cast({column} as date) as day, count(*) as n from {KIND.relation(spec, event.output_name)} "
-                    f"where {column} between ? and ? group by all",
+                rows = warehouse.read_arrow(
+                    f"select cast({column} as date) as day, count(*) as n "
+                    f"from {warehouse.model_relation(KIND.relation(spec, event.output_name))} "
+                    f"where {warehouse.between(column)} group by 1",
                     [window.first, window.last],
                 )
                 counts = {
@@ -350,7 +365,7 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
                 events = list(invocation.stream().fetch_row_counts().fetch_column_metadata())
         finally:
             release_duckdb_adapter_connection()
-        yield from _partition_rows(context, spec, factory.paths.warehouse, events, window)
+        yield from _partition_rows(context, spec, factory.warehouse, events, window)
 
     definitions.append(_partitioned_models)
     return definitions
@@ -377,13 +392,13 @@ def build_table_gate_check(
         metadata=check_spec.metadata,
     )
     def _gate(context: dg.AssetCheckExecutionContext, factory: FactoryResource) -> dg.AssetCheckResult:
-        home = factory.paths
-        sql, params, parameters = f"select * from {KIND.relation(spec, product)}", [], None
+        home, warehouse = factory.paths, factory.warehouse
+        sql, params, parameters = f"select * from {warehouse.model_relation(KIND.relation(spec, product))}", [], None
         if partitions_spec is not None and date_column is not None:
             window = window_from_tags(context.run.tags, partitions_spec) or full_window(partitions_spec)
-            sql += f" where {quote(date_column)} between ? and ?"
+            sql += f" where {warehouse.between(quote(date_column))}"
             params, parameters = [window.first, window.last], window.parameters()
-        frame = read_frame(home.warehouse, sql, params)
+        frame = warehouse.read_frame(sql, params)
         result = gate.evaluate(frame, parameters)
         history.record(home, gate.asset, context.run.run_id, result)
         extra = {}

@@ -38,7 +38,7 @@ from factory_dagster.spec.references import check_partitions_name
 from factory_dagster.spec.types import Name
 from factory_dagster.storage.datasets import Dataset
 from factory_dagster.storage.home import FactoryHome
-from factory_dagster.storage.warehouse import quote, read_frame
+from factory_dagster.storage.warehouse import Warehouse, quote
 
 FEATURES = "features"
 PARTITION_DAY = "__factory_partition_day"
@@ -255,29 +255,34 @@ def feature_dataset(home: FactoryHome, name: str) -> Dataset:
 
 
 def compute_feature_set(
-    spec: FactorySpec, fs: FeatureSetSpec, home: FactoryHome, start: dt.date | None = None, end: dt.date | None = None
+    spec: FactorySpec,
+    fs: FeatureSetSpec,
+    warehouse: Warehouse,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
 ) -> pl.DataFrame:
     """The features for rows whose timestamp falls in [start, end] (all rows when unbounded).
 
     Rows up to `lookback_days` before `start` are read too, so windowed features see their past.
     """
     columns = ", ".join(quote(c) for c in source_columns(fs))
-    sql = f"select {columns} from {relation(spec, fs.source)}"
+    sql = f"select {columns} from {warehouse.model_relation(relation(spec, fs.source))}"
     params: list[object] = []
     if start is not None and end is not None:
         # A day of margin each side: an aware timestamp's UTC date may differ from its local day,
         # which the exact filter below decides.
-        sql += f" where cast({quote(fs.timestamp)} as date) between ? and ?"
+        sql += f" where {warehouse.between(f'cast({quote(fs.timestamp)} as date)')}"
         params = [start - dt.timedelta(days=fs.lookback_days() + 1), end + dt.timedelta(days=1)]
-    source = read_frame(home.warehouse, sql, params).lazy()
+    source = warehouse.read_frame(sql, params).lazy()
     dimensions = {}
     for feature in fs.features.values():
         if feature.lookup is not None:
             lookup = feature.lookup
             dim_sql = (
-                f"select {quote(lookup.dimension_key)}, {quote(lookup.column)} from {relation(spec, lookup.dimension)}"
+                f"select {quote(lookup.dimension_key)}, {quote(lookup.column)} "
+                f"from {warehouse.model_relation(relation(spec, lookup.dimension))}"
             )
-            dimensions[lookup.dimension] = read_frame(home.warehouse, dim_sql)
+            dimensions[lookup.dimension] = warehouse.read_frame(dim_sql)
     zone = spec.partitions[fs.partitions].timezone if fs.partitions else None
     frame = compile_features(fs, source, dimensions, zone)
     if start is not None and end is not None:
@@ -356,9 +361,9 @@ def build_feature_set_asset(spec: FactorySpec, name: str, context: BuildContext)
         window = window_of(context, partitions) if partitions else None
         try:
             frame = (
-                compute_feature_set(spec, fs, home)
+                compute_feature_set(spec, fs, factory.warehouse)
                 if window is None
-                else compute_feature_set(spec, fs, home, window.first, window.last)
+                else compute_feature_set(spec, fs, factory.warehouse, window.first, window.last)
             )
         except FeatureComputationError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None

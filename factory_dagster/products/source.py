@@ -36,7 +36,7 @@ from factory_dagster.spec.references import check_partitions_name
 from factory_dagster.spec.types import ColumnType, Name, NonEmpty, Strict
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.quarantine import quarantine
-from factory_dagster.storage.warehouse import quote, replace_rows, replace_table
+from factory_dagster.storage.warehouse import quote
 
 RAW_SCHEMA = "raw"
 IGNORED_COLUMNS = "factory/ignored_columns"  # headers a run's files had that the spec does not name
@@ -296,7 +296,7 @@ def build_source_asset(spec: FactorySpec, name: str, context: BuildContext) -> d
         version=code_version([source], code=[build_source_asset, read_window, read_source_file]),
     )
     def _land(context: AssetExecutionContext, factory: FactoryResource):
-        home = factory.paths
+        home, warehouse = factory.paths, factory.warehouse
         window = window_of(context, partitions) if partitions else None
         files: list = []
         ignored: set[str] = set()
@@ -316,15 +316,14 @@ def build_source_asset(spec: FactorySpec, name: str, context: BuildContext) -> d
 
         def publish() -> dict[str, object]:
             if window is None:
-                replace_table(home.warehouse, RAW_SCHEMA, name, frame.to_arrow())
+                warehouse.replace_table(RAW_SCHEMA, name, frame.to_arrow())
                 extra = {}
             else:
-                replace_rows(
-                    home.warehouse,
+                warehouse.replace_rows(
                     RAW_SCHEMA,
                     name,
                     frame.to_arrow(),
-                    landing.date_predicate(source, window.timezone),
+                    landing.date_predicate(source, window.timezone, warehouse),
                     [window.first, window.last],
                 )
                 extra = partition_rows(frame, landing.row_dates(source, window.timezone), window)
