@@ -40,7 +40,7 @@ from factory_dagster.spec.types import Name, Strict
 from factory_dagster.storage.artifacts import ArtifactIntegrityError
 from factory_dagster.storage.datasets import Dataset
 from factory_dagster.storage.home import FactoryHome
-from factory_dagster.storage.warehouse import connect, quote
+from factory_dagster.storage.warehouse import Warehouse, quote
 
 PREDICTIONS = "predictions"  # the warehouse schema of the views, and the folder under the factory home
 SCORE = "score"
@@ -156,17 +156,10 @@ def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
     return Dataset(home.dataset_dir(PREDICTIONS, name))
 
 
-def publish_view(home: FactoryHome, name: str, dataset: Dataset, partitioned: bool) -> None:
-    """`predictions.<name>` in the warehouse: a view over the current layout's parquet files."""
-    files = ", ".join(
-        "'" + str(dataset.path_for(k)).replace("'", "''") + "'" for k in dataset.keys(partitioned=partitioned)
-    )
-    with connect(home.warehouse) as con:
-        con.execute(f"create schema if not exists {quote(PREDICTIONS)}")
-        con.execute(
-            f"create or replace view {quote(PREDICTIONS)}.{quote(name)} as "
-            f"select * from read_parquet([{files}], union_by_name = true)"
-        )
+def publish_view(warehouse: Warehouse, name: str, dataset: Dataset, partitioned: bool) -> None:
+    """`predictions.<name>` in the warehouse: the current layout's parquet files (a view over them
+    on DuckDB, a table of their rows on PostgreSQL)."""
+    warehouse.publish_parquet(PREDICTIONS, name, [dataset.path_for(k) for k in dataset.keys(partitioned=partitioned)])
 
 
 def _recorded_sha256(context: AssetExecutionContext, model_name: str) -> str | None:
@@ -255,7 +248,7 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
                 write_partitions(dataset, out, pl.col(timestamp).dt.date(), window)
                 uri = str(dataset.directory)
                 extra = partition_rows(out, pl.col(timestamp).dt.date(), window)
-            publish_view(home, name, dataset, partitioned=window is not None)
+            publish_view(factory.warehouse, name, dataset, partitioned=window is not None)
             return {
                 **table_metadata(out),
                 **extra,
