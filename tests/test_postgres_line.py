@@ -1,0 +1,121 @@
+"""The factory on the production warehouse (PostgreSQL): the same results as on the embedded one.
+
+Every write goes through the warehouse backend the deployment profile chooses; these tests set
+FACTORY_PROFILE=production with the FACTORY_PG_* variables of a fresh database (dropped
+afterwards) and keep the SQLite Dagster instance and the in-process executor, so they test the
+warehouse alone. Oracles: the embedded DuckDB backend and build, and the source files themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from polars.testing import assert_frame_equal
+
+from factory_dagster.storage.duckdb_warehouse import DuckDBWarehouse
+from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.profile import active_profile
+from factory_dagster.storage.warehouse import Warehouse, warehouse_for
+from tests.conftest import REPO
+from tests.test_warehouse_postgres import ADMIN_URI, fresh_database
+
+START = dt.date(2024, 1, 1)
+DAYS = 20
+
+
+def production_env(database: str) -> dict[str, str]:
+    """The environment of a production-profile process whose warehouse is `database`."""
+    admin = urlsplit(ADMIN_URI)
+    return {
+        "FACTORY_PROFILE": "production",
+        "FACTORY_PG_HOST": admin.hostname or "127.0.0.1",
+        "FACTORY_PG_PORT": str(admin.port or 5432),
+        "FACTORY_PG_USER": admin.username or "postgres",
+        "FACTORY_PG_PASSWORD": admin.password or "",
+        "FACTORY_PG_DBNAME": database,
+        "FACTORY_PG_SCHEMA": "analytics",
+    }
+
+
+@pytest.fixture
+def pg_env() -> Iterator[dict[str, str]]:
+    with fresh_database() as database:
+        yield production_env(database)
+
+
+def pg_warehouse(env: dict[str, str], tmp_path: Path) -> Warehouse:
+    return warehouse_for(active_profile(env), FactoryHome(tmp_path))
+
+
+def events(first: int, days: list[int], per_day: int = 3) -> pa.Table:
+    """`per_day` rows on each of `days` (offsets from START), ids from `first`."""
+    rows = [(START + dt.timedelta(days=d), n) for d in days for n in range(per_day)]
+    return pa.table(
+        {
+            "id": list(range(first, first + len(rows))),
+            "day": [d for d, _ in rows],
+            "at": [dt.datetime(d.year, d.month, d.day, 12, tzinfo=dt.UTC) + dt.timedelta(seconds=n) for d, n in rows],
+            "value": [float(n) for _, n in rows],
+        }
+    )
+
+
+def test_both_backends_replace_tables_and_windows_alike(pg_env: dict[str, str], tmp_path: Path) -> None:
+    """The same writes on DuckDB (today's embedded warehouse, the oracle) and on PostgreSQL leave the
+    same rows, types and zone-aware values; a window swap replaces exactly its days."""
+    backends = [DuckDBWarehouse(tmp_path / "w.duckdb"), pg_warehouse(pg_env, tmp_path)]
+    results = []
+    for warehouse in backends:
+        assert not warehouse.table_exists("raw", "events")
+        assert warehouse.replace_table("raw", "events", events(0, list(range(5)))) == 15
+        window = [START + dt.timedelta(days=1), START + dt.timedelta(days=2)]
+        warehouse.replace_rows("raw", "events", events(100, [1, 2], per_day=1), warehouse.between('"day"'), window)
+        assert warehouse.table_exists("raw", "events")
+        results.append(warehouse.read_frame('select * from raw."events" order by id'))
+        # A table whose columns changed is replaced whole.
+        warehouse.replace_table("raw", "other", events(0, [0]))
+        warehouse.replace_table("raw", "other", pa.table({"x": ["a", "b"]}))
+        assert warehouse.read_frame('select * from raw."other"').to_dict(as_series=False) == {"x": ["a", "b"]}
+    duck, pg = results
+    assert_frame_equal(pg, duck, check_exact=True)
+    per_day = pg.group_by("day").len().sort("day")["len"].to_list()
+    assert per_day == [3, 1, 1, 3, 3]
+    assert pg["at"].dtype == pl.Datetime("us", "UTC")
+
+
+def test_concurrent_window_swaps_lose_and_duplicate_nothing(pg_env: dict[str, str], tmp_path: Path) -> None:
+    """Processes replacing overlapping windows at once: every day ends with exactly its rows."""
+    code = textwrap.dedent(
+        """
+        import datetime as dt, os, sys, time
+        from pathlib import Path
+        from tests.test_postgres_line import START, events, pg_warehouse
+        first, last = int(sys.argv[1]), int(sys.argv[2])
+        warehouse = pg_warehouse(dict(os.environ), Path(sys.argv[3]))
+        time.sleep(max(0.0, float(sys.argv[4]) - time.time()))  # all start together
+        for _ in range(15):
+            warehouse.replace_rows("raw", "events", events(first * 10**5, list(range(first, last + 1)), 400),
+                warehouse.between('"day"'), [START + dt.timedelta(days=first), START + dt.timedelta(days=last)])
+        """
+    )
+    env = {**os.environ, **pg_env, "PYTHONPATH": str(REPO)}
+    start = str(time.time() + 10)
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code, str(a), str(b), str(tmp_path), start], env=env, cwd=REPO)
+        for a, b in ((0, 12), (6, DAYS - 1), (3, 9))
+    ]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0, 0]
+    landed = pg_warehouse(pg_env, tmp_path).read_frame('select day, count(*) as n from raw."events" group by 1')
+    assert dict(landed.sort("day").iter_rows()) == {START + dt.timedelta(days=d): 400 for d in range(DAYS)}
