@@ -119,3 +119,69 @@ def test_concurrent_window_swaps_lose_and_duplicate_nothing(pg_env: dict[str, st
     assert [run.wait(timeout=120) for run in runs] == [0, 0, 0]
     landed = pg_warehouse(pg_env, tmp_path).read_frame('select day, count(*) as n from raw."events" group by 1')
     assert dict(landed.sort("day").iter_rows()) == {START + dt.timedelta(days=d): 400 for d in range(DAYS)}
+
+
+def factory_build(home: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`factory build` of the seattle_weather line into `home`, in its own process."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "factory"), "build", "--line", "seattle_weather", "--home", str(home)],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+SEATTLE_TABLES = {
+    "raw": ["seattle_observations"],
+    "models": ["stg_seattle_observations", "fct_seattle_days"],
+    "predictions": ["seattle_high_temp_forecasts"],
+}
+
+
+def table_counts(warehouse: Warehouse, models_schema: str) -> dict[str, int]:
+    schemas = {"raw": "raw", "models": models_schema, "predictions": "predictions"}
+    return {
+        f"{layer}.{table}": warehouse.read_arrow(f'select count(*) as n from "{schemas[layer]}"."{table}"')
+        .column("n")[0]
+        .as_py()
+        for layer, tables in SEATTLE_TABLES.items()
+        for table in tables
+    }
+
+
+@pytest.mark.e2e
+def test_seattle_weather_built_on_postgres_equals_the_embedded_build(pg_env: dict[str, str], tmp_path: Path) -> None:
+    """The whole line built by `factory build` on each warehouse (both at once): the same rows per
+    table, the same features, the same model version (artifact hash), metrics and forecasts."""
+    embedded, production = tmp_path / "embedded", tmp_path / "production"
+    builds = [factory_build(embedded, {"FACTORY_PROFILE": "embedded"}), factory_build(production, pg_env)]
+    outputs = [build.communicate(timeout=600)[0] for build in builds]
+    for build, output in zip(builds, outputs, strict=True):
+        assert build.returncode == 0, output[-3000:]
+    on_duckdb = table_counts(DuckDBWarehouse(FactoryHome(embedded).warehouse), "main")
+    on_postgres = table_counts(pg_warehouse(pg_env, tmp_path), pg_env["FACTORY_PG_SCHEMA"])
+    assert on_postgres == on_duckdb
+    assert on_duckdb["models.fct_seattle_days"] == 1461  # one row per day of 2012-2015: the source's days
+    assert on_duckdb["predictions.seattle_high_temp_forecasts"] == 30
+    features = [
+        pl.read_parquet(home / "features" / "seattle_day_features" / "all.parquet") for home in (embedded, production)
+    ]
+    assert features[0].height == 1461
+    assert_frame_equal(features[1], features[0], check_exact=True)
+    registries = [
+        json.loads((home / "models" / "seattle_high_temp" / "registry.json").read_text())
+        for home in (embedded, production)
+    ]
+    assert registries[1]["current"] == registries[0]["current"]
+    current = registries[0]["current"]
+    for key in ("metrics", "baseline_metrics", "data_sha256"):
+        assert registries[1]["versions"][current]["details"][key] == registries[0]["versions"][current]["details"][key]
+    forecasts = [
+        pl.read_parquet(list((home / "predictions" / "seattle_high_temp_forecasts").glob("*.parquet"))).drop(
+            "scored_at"
+        )
+        for home in (embedded, production)
+    ]
+    assert_frame_equal(forecasts[1], forecasts[0], check_exact=True)
