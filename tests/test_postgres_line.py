@@ -185,3 +185,44 @@ def test_seattle_weather_built_on_postgres_equals_the_embedded_build(pg_env: dic
         for home in (embedded, production)
     ]
     assert_frame_equal(forecasts[1], forecasts[0], check_exact=True)
+
+
+def foreign_project(folder: Path) -> Path:
+    """A team's own dbt project: its profile (`jaffle`) writes to a DuckDB file of its own."""
+    (folder / "models").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text(
+        "name: jaffle\nversion: '1.0.0'\nprofile: jaffle\nconfig-version: 2\nmodel-paths: [models]\n"
+    )
+    (folder / "profiles.yml").write_text(
+        f"jaffle:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {folder / 'elsewhere.duckdb'}\n"
+    )
+    (folder / "models" / "customers.sql").write_text(
+        "{{ config(materialized='table') }}\nselect 1 as customer_id union all select 2\n"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_a_foreign_dbt_project_builds_into_the_factory_warehouse(
+    profile: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The factory runs a project with its own dbt profile: the models land where the factory's
+    steps read (never in the file the project's profiles.yml names), unedited."""
+    from factory_dagster.products.dbt_model import dbt_cli
+
+    project = foreign_project(tmp_path / "jaffle")
+    home = FactoryHome(tmp_path / "home")
+    with fresh_database() as database:
+        env = production_env(database) if profile == "production" else {"FACTORY_PROFILE": "embedded"}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        home.root.mkdir(parents=True)  # a factory home exists before any step runs (its Dagster instance)
+        home.export()
+        invocation = dbt_cli(project, home).cli(["build"], target_path=tmp_path / "target", raise_on_error=False)
+        invocation.wait()
+        assert invocation.is_successful(), (tmp_path / "target" / "dbt.log").read_text()[-2000:]
+        warehouse = warehouse_for(active_profile(), home)
+        relation = warehouse.model_relation('"warehouse"."main"."customers"')
+        ids = warehouse.read_frame(f"select customer_id from {relation} order by 1")["customer_id"].to_list()
+    assert ids == [1, 2]
+    assert not (project / "elsewhere.duckdb").exists()
