@@ -1,5 +1,5 @@
 """The dbt project on PostgreSQL: each shipped line's models, run unchanged with the `postgres` target
-of dbt_project/profiles.yml, give exactly what they give on the embedded DuckDB warehouse.
+of the factory's dbt profile (storage/dbt_profile), give exactly what they give on the embedded DuckDB warehouse.
 
 The raw tables come from a DuckDB build (the factory lands sources into its DuckDB warehouse) and
 are copied into a fresh PostgreSQL database with ADBC (Arrow through COPY, no row-by-row insert);
@@ -35,6 +35,7 @@ from factory_dagster.products import load_line
 from factory_dagster.products.dbt_model import dbt_executable
 from factory_dagster.spec.dbt_manifest import models_path
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.warehouse import DBT_PROFILE, DBT_PROFILES_DIR
 from tests.conftest import REPO, Build
 
 PROJECT = REPO / "dbt_project"
@@ -140,7 +141,11 @@ def run_dbt_on_postgres(
     }.items():
         monkeypatch.setenv(name, value)
     dbt = DbtCliResource(
-        project_dir=str(PROJECT), profiles_dir=str(PROJECT), target="postgres", dbt_executable=dbt_executable()
+        project_dir=str(PROJECT),
+        profiles_dir=str(DBT_PROFILES_DIR),
+        profile=DBT_PROFILE,
+        target="postgres",
+        dbt_executable=dbt_executable(),
     )
     args = ["build", "--select", f"path:{models_path(line)}"]
     if window_vars:
@@ -294,7 +299,9 @@ def test_the_postgres_target_takes_its_connection_from_the_environment_only(tmp_
             "--project-dir",
             str(PROJECT),
             "--profiles-dir",
-            str(PROJECT),
+            str(DBT_PROFILES_DIR),
+            "--profile",
+            DBT_PROFILE,
             "--target",
             "postgres",
         ],
