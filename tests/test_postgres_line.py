@@ -105,13 +105,13 @@ def test_concurrent_window_swaps_lose_and_duplicate_nothing(pg_env: dict[str, st
         first, last = int(sys.argv[1]), int(sys.argv[2])
         warehouse = pg_warehouse(dict(os.environ), Path(sys.argv[3]))
         time.sleep(max(0.0, float(sys.argv[4]) - time.time()))  # all start together
-        for _ in range(15):
+        for _ in range(8):
             warehouse.replace_rows("raw", "events", events(first * 10**5, list(range(first, last + 1)), 400),
                 warehouse.between('"day"'), [START + dt.timedelta(days=first), START + dt.timedelta(days=last)])
         """
     )
     env = {**os.environ, **pg_env, "PYTHONPATH": str(REPO)}
-    start = str(time.time() + 10)
+    start = str(time.time() + 6)
     runs = [
         subprocess.Popen([sys.executable, "-c", code, str(a), str(b), str(tmp_path), start], env=env, cwd=REPO)
         for a, b in ((0, 12), (6, DAYS - 1), (3, 9))
