@@ -30,7 +30,8 @@ from tests.conftest import REPO, copy_line
 from tests.processes import background, processes_with
 
 SOURCE_ROWS = 1461  # vega_datasets' seattle-weather.csv: 2012-01-01 .. 2015-12-31, one row a day
-RAW_KEYS = ["raw/seattle_observations", "raw/seattle_observations_again"]
+RAW_TABLES = ["seattle_observations", "seattle_observations_again"]
+RAW_KEYS = [f"raw/{table}" for table in RAW_TABLES]
 FACTORY = str(Path(sys.executable).with_name("factory"))
 WORKER_READY_SECONDS = 120
 
@@ -192,7 +193,8 @@ def test_two_workers_run_one_runs_steps_in_parallel_on_the_postgres_instance(pro
         assert cursor.fetchone() == ("SUCCESS",)
     connection.close()
     # Both steps ran at once, each on its own worker.
-    (first_start, first_end), (second_start, second_end) = step_intervals(instance, report.run_id).values()
+    intervals = step_intervals(instance, report.run_id)
+    (first_start, first_end), (second_start, second_end) = (intervals[f"raw__{key}"] for key in RAW_TABLES)
     assert first_start < second_end and second_start < first_end, "the two steps did not overlap"
     served = {log.name: log.read_text().count("Task execute_plan[") for log in logs}
     assert all(count >= 1 for count in served.values()), served
