@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,54 +219,109 @@ def children_of(pids: list[int]) -> list[int]:
     return found
 
 
+def during_first_step(production: Production, instance: dg.DagsterInstance, action: Callable[[], None]):
+    """Run the raw steps; once a step has started, `action()`; return the run's report and that step."""
+    outcome: dict = {}
+    thread = threading.Thread(target=lambda: outcome.update(report=run_raw_steps(production, instance)))
+    thread.start()
+    deadline = time.monotonic() + 300
+    step = None
+    while step is None and time.monotonic() < deadline:
+        started = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.STEP_START), limit=1)
+        if started and (event := started[0].event_log_entry.dagster_event) is not None:
+            step = event.step_key
+            action()
+        time.sleep(0.2)
+    thread.join(timeout=300)
+    assert step is not None and "report" in outcome, "the run never started a step, or never ended"
+    return outcome["report"], step
+
+
+def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    event = records[0].event_log_entry.dagster_event
+    assert event is not None and event.event_specific_data is not None
+    return event.event_specific_data.error.to_string()  # type: ignore[union-attr]
+
+
+def assert_old_or_new(production: Production) -> None:
+    for table in RAW_TABLES:
+        assert raw_rows(production, table) in (None, SOURCE_ROWS)  # old (none yet) or new, never half
+
+
 @pytest.mark.e2e
 def test_a_worker_killed_mid_step_fails_the_run_naming_the_step_and_reexecution_completes(
     production: Production,
 ) -> None:
+    from factory_dagster.definitions import reconstructable_job
+
     log = production.tmp / "worker.log"
-    env = worker_env(production)
-    with background([FACTORY, "worker", "--name", "victim"], env, REPO, log) as worker:
+    with background([FACTORY, "worker", "--name", "victim"], worker_env(production), REPO, log) as worker:
         wait_ready([log])
         instance = production.instance()
-        outcome: dict = {}
-        thread = threading.Thread(target=lambda: outcome.update(report=run_raw_steps(production, instance)))
-        thread.start()
-        deadline = time.monotonic() + 300
-        killed = False
-        while not killed and time.monotonic() < deadline:
-            started = [
-                r
-                for r in instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.STEP_START), limit=5)
-                if r.event_log_entry.dagster_event is not None
-            ]
-            if started:
-                marker = (Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"FACTORY_TEST_MARKER=")[1]).split(
-                    b"\0"
-                )[0]
-                for pid in children_of(processes_with(marker.decode())):
-                    os.kill(pid, signal.SIGKILL)
-                killed = True
-            time.sleep(0.2)
-        thread.join(timeout=300)
-        assert killed and "report" in outcome
-        report = outcome["report"]
-        assert not report.success
-        failure = instance.get_records_for_run(report.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
-        message = failure[0].event_log_entry.dagster_event.event_specific_data.error.to_string()  # type: ignore[union-attr]
-        killed_step = started[0].event_log_entry.dagster_event.step_key  # type: ignore[union-attr]
-        assert f"[{killed_step}]" in message and "WorkerLostError" in message
-        for table in ("seattle_observations", "seattle_observations_again"):
-            assert raw_rows(production, table) in (None, SOURCE_ROWS)  # old (none yet) or new, never half
+        marker = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"FACTORY_TEST_MARKER=")[1].split(b"\0")[0]
 
-        from factory_dagster.definitions import reconstructable_job
+        def kill_step_process() -> None:
+            for pid in children_of(processes_with(marker.decode())):
+                os.kill(pid, signal.SIGKILL)
+
+        report, step = during_first_step(production, instance, kill_step_process)
+        assert not report.success
+        message = run_failure(instance, report.run_id)
+        assert f"[{step}]" in message and "WorkerLostError" in message
+        assert report.failures[step].startswith(
+            "billiard.exceptions.WorkerLostError: Worker exited prematurely: signal 9"
+        )
+        assert_old_or_new(production)
 
         job = reconstructable_job(str(production.root), ["seattle_weather"], str(production.home), RAW_KEYS)
         again = dg.execute_job(
             job, instance, reexecution_options=dg.ReexecutionOptions.from_failure(report.run_id, instance)
         )
         assert again.success
-    assert (
-        raw_rows(production, "seattle_observations")
-        == raw_rows(production, "seattle_observations_again")
-        == (SOURCE_ROWS)
-    )
+    assert all(raw_rows(production, table) == SOURCE_ROWS for table in RAW_TABLES)
+
+
+@pytest.mark.e2e
+def test_postgres_connections_dropped_mid_run_leave_nothing_torn_and_the_next_run_succeeds(
+    production: Production,
+) -> None:
+    """Every connection to the instance's database is terminated while a step runs: the run ends
+    (failed with the connection's error, or done after Dagster's reconnect), no table is half
+    written, and the next run completes."""
+    log = production.tmp / "worker.log"
+
+    dropped: list[int] = []
+
+    def drop_connections() -> None:
+        """For 8 s, terminate every backend on the database but this one (Dagster's storage opens
+        a connection per operation, so one sweep may find none)."""
+        connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
+        connection.autocommit = True
+        deadline = time.monotonic() + 8
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity "
+                    "where datname = %s and pid <> pg_backend_pid()",
+                    [production.database],
+                )
+                row = cursor.fetchone()
+                dropped.append(int(row[0]) if row else 0)
+                time.sleep(0.05)
+        connection.close()
+
+    with background([FACTORY, "worker", "--name", "pg"], worker_env(production), REPO, log):
+        wait_ready([log])
+        instance = production.instance()
+        report, _ = during_first_step(production, instance, drop_connections)
+        assert sum(dropped) > 0, "no connection was open to drop"
+        run = instance.get_run_by_id(report.run_id)
+        assert run is not None and run.is_finished
+        if not report.success:  # the failure says what broke, in one line
+            assert report.failures, "a failed run without a reason"
+            assert any("connection" in reason for reason in report.failures.values()), report.failures
+        assert_old_or_new(production)
+        following = run_raw_steps(production, instance)
+        assert following.success, following.failures
+    assert all(raw_rows(production, table) == SOURCE_ROWS for table in RAW_TABLES)

@@ -167,9 +167,7 @@ def execute(
                     .run_id
                 )
             else:
-                run_id = dg.execute_job(
-                    job, instance, run_config=run_config, tags=run_tags, asset_selection=keys
-                ).run_id
+                run_id = execute_distributed(job, instance, keys, run_tags, run_config)
         finally:
             if watcher:
                 watcher.stopped.set()
@@ -178,6 +176,53 @@ def execute(
     report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed, steps)
     report.log_path = log_path
     return report
+
+
+# The reason a run that lost its orchestrator is marked failed with; the report names it `run`.
+ORCHESTRATION_FAILURE = "run"
+
+
+def execute_distributed(
+    job: dg.ReconstructableJob,
+    instance: dg.DagsterInstance,
+    keys: list[dg.AssetKey],
+    tags: Mapping[str, str],
+    run_config: Mapping[str, object] | None,
+) -> str:
+    """Run `job` by its executor; the run's id.
+
+    Step errors end in the run's events; what escapes `execute_job` broke the orchestration itself
+    (the instance's database dropped the connection, the broker went away): the run, left
+    started, is marked failed with that error in one line, so it never looks like it is running.
+    """
+    try:
+        return dg.execute_job(job, instance, run_config=run_config, tags=tags, asset_selection=keys).run_id
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        failed = mark_failed(instance, tags[REQUEST_TAG], f"[{ORCHESTRATION_FAILURE}]: {type(exc).__name__}: {reason}")
+        if failed is None:
+            raise
+        return failed
+
+
+# A dropped database connection is usually brief: marking the run failed retries this long.
+MARK_FAILED_SECONDS = 60
+
+
+def mark_failed(instance: dg.DagsterInstance, request: str, message: str) -> str | None:
+    """Mark the run of `request` failed (unless it finished) and return its id; None when the
+    instance cannot be reached within `MARK_FAILED_SECONDS` or never stored the run."""
+    deadline = time.monotonic() + MARK_FAILED_SECONDS
+    while True:
+        try:
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: request}), limit=1)
+            if runs and not runs[0].is_finished:
+                instance.report_run_failed(runs[0], message)
+            return runs[0].run_id if runs else None
+        except Exception:  # the database is still unreachable: wait for it, for a while
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(2)
 
 
 def job_of(defs: dg.Definitions) -> dg.JobDefinition:
