@@ -26,6 +26,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
+from benchmarks.production import admin
 from tests.conftest import REPO, copy_line
 from tests.processes import background, processes_with
 
@@ -34,14 +35,6 @@ RAW_TABLES = ["seattle_observations", "seattle_observations_again"]
 RAW_KEYS = [f"raw/{table}" for table in RAW_TABLES]
 FACTORY = str(Path(sys.executable).with_name("factory"))
 WORKER_READY_SECONDS = 120
-
-
-def admin(sql: str) -> None:
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="test")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-    connection.close()
 
 
 @dataclass

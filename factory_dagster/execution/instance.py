@@ -17,7 +17,7 @@ import yaml
 
 from factory_dagster.storage.atomic import atomic_write_bytes
 from factory_dagster.storage.home import FactoryHome
-from factory_dagster.storage.profile import DeploymentProfile, PostgresSettings, ProfileError, active_profile
+from factory_dagster.storage.profile import DeploymentProfile, PostgresSettings, active_profile, check_postgres
 
 DEFAULT_INSTANCE_YAML = """\
 # Written by the factory: an embedded SQLite instance under the factory home.
@@ -87,20 +87,8 @@ def instance_yaml(profile: DeploymentProfile) -> str:
 
 
 def ensure_schema(settings: PostgresSettings) -> None:
-    """Create the instance's schema (Dagster creates its tables, not their schema); a server that
-    cannot be reached is a one-line `ProfileError` naming it."""
-    import psycopg2  # lazy: only the production profile talks to PostgreSQL
-
-    try:
-        with psycopg2.connect(settings.uri(), connect_timeout=5) as connection, connection.cursor() as cursor:
-            cursor.execute(f'create schema if not exists "{settings.schema}"')
-        connection.close()
-    except psycopg2.Error as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-        raise ProfileError(
-            f"Dagster instance database {settings.describe()} unreachable: {reason}; "
-            f"start PostgreSQL (make services) or fix {settings.prefix}* / FACTORY_PG_*"
-        ) from None
+    """Create the instance's schema (Dagster creates its tables, not their schema)."""
+    check_postgres(settings, "Dagster instance database", f'create schema if not exists "{settings.schema}"')
 
 
 def ensure_dagster_home(home: FactoryHome, profile: DeploymentProfile | None = None) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from factory_dagster.compat import celery_worker_app
 from factory_dagster.execution.distributed import RESULT_BACKEND
 from factory_dagster.execution.instance import ensure_schema
-from factory_dagster.storage.profile import BROKER_ENV, DeploymentProfile, PostgresSettings, ProfileError, redact_url
+from factory_dagster.storage.profile import BROKER_ENV, DeploymentProfile, ProfileError, check_postgres, redact_url
 
 QUEUE = "dagster"  # the queue dagster-celery's executor sends steps to
 CONNECT_TIMEOUT_SECONDS = 5
@@ -31,26 +31,13 @@ def check_broker(url: str) -> None:
         ) from None
 
 
-def check_warehouse(settings: PostgresSettings) -> None:
-    import psycopg2  # lazy: only the production profile talks to PostgreSQL
-
-    try:
-        psycopg2.connect(settings.uri(), connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
-    except psycopg2.Error as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
-        raise ProfileError(
-            f"warehouse database {settings.describe()} unreachable: {reason}; "
-            f"start PostgreSQL (make services) or fix {settings.prefix}*"
-        ) from None
-
-
 def check_services(profile: DeploymentProfile) -> None:
     """The broker, then the Dagster instance's database, then the warehouse's."""
     if profile.embedded or profile.broker is None or profile.instance is None or profile.warehouse is None:
         raise ProfileError("a worker runs the production profile's steps: set FACTORY_PROFILE=production")
     check_broker(profile.broker)
     ensure_schema(profile.instance)
-    check_warehouse(profile.warehouse)
+    check_postgres(profile.warehouse, "warehouse database")
 
 
 def run_worker(profile: DeploymentProfile, concurrency: int, name: str | None = None) -> None:

@@ -98,6 +98,24 @@ class PostgresSettings:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname} (schema {self.schema})"
 
 
+def check_postgres(settings: PostgresSettings, role: str, statement: str | None = None) -> None:
+    """Connect to `settings` (and run `statement`); a server that cannot be reached is a one-line
+    `ProfileError` naming `role`, the server and the variables to fix."""
+    import psycopg2  # lazy: only the production profile talks to PostgreSQL
+
+    try:
+        with psycopg2.connect(settings.uri(), connect_timeout=5) as connection, connection.cursor() as cursor:
+            if statement:
+                cursor.execute(statement)
+        connection.close()
+    except psycopg2.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        variables = f"{settings.prefix}*" + (f" / {WAREHOUSE_PREFIX}*" if settings.prefix != WAREHOUSE_PREFIX else "")
+        raise ProfileError(
+            f"{role} {settings.describe()} unreachable: {reason}; start PostgreSQL (make services) or fix {variables}"
+        ) from None
+
+
 def redact_url(url: str) -> str:
     """`url` with its password replaced by `***` (broker URLs carry credentials)."""
     parts = urlsplit(url)
