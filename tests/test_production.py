@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,6 +177,7 @@ def test_two_workers_run_one_runs_steps_in_parallel_on_the_postgres_instance(pro
     ):
         wait_ready(logs)
         instance = production.instance()
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         report = run_raw_steps(production, instance)
         assert report.success, report.failures
 
@@ -317,4 +319,30 @@ def test_postgres_connections_dropped_mid_run_leave_nothing_torn_and_the_next_ru
         assert_old_or_new(production)
         following = run_raw_steps(production, instance)
         assert following.success, following.failures
+    assert all(raw_rows(production, table) == SOURCE_ROWS for table in RAW_TABLES)
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host of its own for guest, deleted afterwards: its broker URL."""
+    vhost = f"factory_test_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=True)
+
+
+@pytest.mark.e2e
+def test_rabbitmq_brokers_a_run_as_redis_does(production: Production, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = production.tmp / "worker.log"
+    with rabbitmq_vhost() as broker:
+        production.env["FACTORY_CELERY_BROKER"] = broker
+        monkeypatch.setenv("FACTORY_CELERY_BROKER", broker)
+        with background([FACTORY, "worker", "--name", "rabbit"], worker_env(production), REPO, log):
+            wait_ready([log])
+            report = run_raw_steps(production, production.instance())
+        assert report.success, report.failures
+    assert "amqp://guest:**@127.0.0.1:5672/factory_test_" in log.read_text()
     assert all(raw_rows(production, table) == SOURCE_ROWS for table in RAW_TABLES)
