@@ -139,6 +139,33 @@ def raw_rows(production: Production, table: str) -> int | None:
         return int(row[0]) if row else 0
 
 
+def test_factory_profile_says_what_it_runs_against_and_keeps_the_password_out_of_files(
+    production: Production, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory_dagster.cli import main
+
+    monkeypatch.setenv("FACTORY_PG_PASSWORD", "s3cret-pw")  # trust authentication ignores it
+    assert main(["profile"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        f"profile production: warehouse postgresql://postgres@127.0.0.1:5432/{production.database} (schema "
+        f"public), Dagster instance postgresql://postgres@127.0.0.1:5432/{production.database} (schema dagster), "
+        f"Celery broker {production.broker}, up to 4 concurrent runs"
+    )
+    written = (production.home / "dagster" / "dagster.yaml").read_text()
+    assert "s3cret-pw" not in out + written and "env: FACTORY_PG_PASSWORD" in written
+    # Dagster reads it: the instance is on PostgreSQL, in its own schema.
+    instance = production.instance()
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=production.database)
+    with connection.cursor() as cursor:
+        cursor.execute("select count(*) from information_schema.tables where table_schema = 'dagster'")
+        row = cursor.fetchone()
+        assert row is not None and row[0] > 0
+    connection.close()
+    instance.dispose()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
