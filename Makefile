@@ -40,10 +40,14 @@ browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
-# The warehouse tests talk to the machine's PostgreSQL (127.0.0.1:5432); started when it is down.
+# The production tests talk to the machine's PostgreSQL (127.0.0.1:5432: warehouse and Dagster
+# instance), Redis (127.0.0.1:6379) and RabbitMQ (127.0.0.1:5672: Celery brokers); each is started
+# when it is down.
 services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || \
 		$(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || $(SUDO) /etc/init.d/redis-server start
+	@$(SUDO) rabbitmqctl -q status >/dev/null 2>&1 || $(SUDO) /etc/init.d/rabbitmq-server start
 
 $(VENV)/.installed: pyproject.toml $(wildcard lines/*/requirements.txt)
 	$(PYTHON) -m venv $(VENV)

@@ -19,6 +19,8 @@ else:
 PRIVATE_APIS = {
     "dbt.adapters.duckdb.connections.DuckDBConnectionManager._LOCK": "guards the in-process DuckDB handle dbt-duckdb keeps after dagster-dbt fetches metadata",
     "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV": "that handle: closed so the factory's own DuckDB connections can open the same file",
+    "dagster_celery.make_app.make_app": "the Celery app of dagster-celery's queues and routes, for `factory worker` (its CLI writes the broker URL into a file)",
+    "dagster_celery.tasks.create_task": "registers the task that executes one step on that app",
 }
 
 
@@ -50,3 +52,18 @@ def release_duckdb_adapter_connection() -> None:
         DuckDBConnectionManager._ENV = None
     if environment is not None:
         environment.close()
+
+
+def celery_worker_app(broker: str, backend: str) -> Any:
+    """The Celery app a dagster-celery executor sends steps to, with its step task registered.
+
+    dagster-celery publishes only its executor and a CLI that writes the broker URL (with its
+    password) into a config file; `factory worker` builds the same app in memory instead.
+    """
+    from dagster_celery.make_app import make_app
+    from dagster_celery.tasks import create_task
+
+    app = make_app({"broker": broker, "backend": backend, "include": [], "config_source": None})
+    app.conf.update(worker_prefetch_multiplier=1)  # a worker takes one step at a time per process
+    create_task(app)
+    return app

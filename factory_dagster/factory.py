@@ -12,6 +12,7 @@ from factory_dagster.automation.jobs import build_jobs
 from factory_dagster.automation.schedules import build_schedule
 from factory_dagster.automation.sensors import build_landing_sensor
 from factory_dagster.compat import AssetGraph, asset_graph
+from factory_dagster.execution.distributed import factory_executor
 from factory_dagster.gates.gate import Gate
 from factory_dagster.gates.suites import load_suites
 from factory_dagster.lineage.definitions import (
@@ -27,6 +28,7 @@ from factory_dagster.spec import FactoryRoot, FactorySpec, find_root
 from factory_dagster.spec.across_lines import check_across_lines
 from factory_dagster.spec.loader import raise_all
 from factory_dagster.storage.home import FactoryHome, resolve_home
+from factory_dagster.storage.profile import active_profile
 
 
 def build_gates(spec: FactorySpec) -> dict[str, Gate]:
@@ -135,6 +137,6 @@ def _definitions(specs: list[FactorySpec], home_path: Path) -> dg.Definitions:
         sensors=automation["sensors"],
         schedules=automation["schedules"],
         resources=resources,
-        # One process writes the embedded DuckDB warehouse at a time.
-        executor=dg.in_process_executor,
+        # Embedded: one process writes the DuckDB warehouse at a time; production: Celery workers.
+        executor=factory_executor(active_profile()),
     )

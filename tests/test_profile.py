@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from factory_dagster.execution.distributed import celery_config, factory_executor
+from factory_dagster.execution.instance import DEFAULT_INSTANCE_YAML, instance_yaml
 from factory_dagster.storage.profile import ProfileError, active_profile, redact_url
 
 PRODUCTION = {
@@ -31,7 +34,7 @@ def test_production_reads_the_environment_and_never_shows_the_password():
     assert profile.describe() == (
         "profile production: warehouse postgresql://factory@127.0.0.1:5432/warehouse (schema analytics), "
         "Dagster instance postgresql://factory@127.0.0.1:5432/warehouse (schema dagster), "
-        "Celery broker amqp://guest:***@127.0.0.1:5672//"
+        "Celery broker amqp://guest:***@127.0.0.1:5672//, up to 4 concurrent runs"
     )
     assert "s3cret" not in profile.describe()
 
@@ -51,6 +54,10 @@ def test_instance_variables_override_the_warehouse_ones():
             "FACTORY_PROFILE=production needs FACTORY_PG_USER (see README, Production)",
         ),
         ({**PRODUCTION, "FACTORY_PG_PORT": "54x"}, "FACTORY_PG_PORT: not a port number: '54x'"),
+        (
+            {**PRODUCTION, "FACTORY_MAX_CONCURRENT_RUNS": "0"},
+            "FACTORY_MAX_CONCURRENT_RUNS: not a positive number of runs: '0'",
+        ),
     ],
 )
 def test_a_profile_that_cannot_be_used_says_which_variable(env, message):
@@ -62,3 +69,41 @@ def test_a_profile_that_cannot_be_used_says_which_variable(env, message):
 def test_redact_url_keeps_urls_without_a_password():
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert redact_url("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
+
+
+def test_the_production_instance_names_its_secrets_by_variable():
+    """dagster.yaml on PostgreSQL: the values set in the environment by `env:`, the password never
+    written; queued runs as many as configured; pools one step at a time."""
+    env = {**PRODUCTION, "FACTORY_DAGSTER_PG_PASSWORD": "dagst3r", "FACTORY_MAX_CONCURRENT_RUNS": "3"}
+    text = instance_yaml(active_profile(env))
+    assert "s3cret" not in text and "dagst3r" not in text
+    config = yaml.safe_load(text)
+    assert config["storage"]["postgres"]["postgres_db"] == {
+        "hostname": "127.0.0.1",
+        "port": 5432,
+        "username": {"env": "FACTORY_PG_USER"},
+        "db_name": {"env": "FACTORY_PG_DBNAME"},
+        "params": {"options": "-c search_path=dagster"},
+        "scheme": "postgresql+psycopg2",
+        "password": {"env": "FACTORY_DAGSTER_PG_PASSWORD"},
+    }
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert config["concurrency"] == {
+        "runs": {"max_concurrent_runs": 3},
+        "pools": {"granularity": "op", "default_limit": 1},
+    }
+
+
+def test_embedded_keeps_its_sqlite_instance_one_run_at_a_time():
+    assert instance_yaml(active_profile({})) == DEFAULT_INSTANCE_YAML
+    assert yaml.safe_load(DEFAULT_INSTANCE_YAML)["run_queue"] == {"max_concurrent_runs": 1}
+
+
+def test_embedded_runs_steps_in_process_production_on_celery(monkeypatch):
+    import dagster as dg
+
+    assert factory_executor(active_profile({})) is dg.in_process_executor
+    monkeypatch.setenv("FACTORY_CELERY_BROKER", "redis://:pw@127.0.0.1:6379/3")
+    production = active_profile({**PRODUCTION, "FACTORY_CELERY_BROKER": "redis://:pw@127.0.0.1:6379/3"})
+    assert celery_config(production) == {"broker": {"env": "FACTORY_CELERY_BROKER"}, "backend": "rpc://"}
+    assert factory_executor(production).name == "factory_celery"

@@ -18,12 +18,15 @@ from factory_dagster.cli import (
     listing,
     models,
     prepare,
+    profile,
     replay,
     rollback,
     ui,
     validate,
+    worker,
 )
 from factory_dagster.cli.common import add_common_options, apply_common_options, fail
+from factory_dagster.storage.profile import ProfileError
 
 COMMANDS = {
     "build": build,
@@ -38,6 +41,8 @@ COMMANDS = {
     "ui": ui,
     "prepare": prepare,
     "validate": validate,
+    "profile": profile,
+    "worker": worker,
 }
 
 
@@ -64,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ProfileError as exc:  # a deployment profile misconfigured, or a service it names down
+        fail(str(exc))
     except OSError as exc:  # a path that cannot be written or read: the user's to fix
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 

@@ -32,6 +32,7 @@ from factory_dagster.execution.runner import (
 from factory_dagster.lineage.openlineage import emit_run
 from factory_dagster.products.dbt_model import FULL_REFRESH_TAG
 from factory_dagster.spec import FactorySpec
+from factory_dagster.storage.profile import active_profile
 
 
 def add_range_options(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -120,9 +121,11 @@ def plan(
 
 
 def run_with_progress(loaded: Loaded, run: LineRun, verbose: bool, console: Console) -> RunReport:
+    profile = active_profile()
     instance = factory_instance(loaded.home)
     tags = run.tags
     span = f", partitions {tags[RANGE_START]}..{tags[RANGE_END]}" if RANGE_START in tags else ""
+    console.print(profile.describe(), soft_wrap=True)
     console.print(f"Building {len(run.keys)} assets of {run.label}{span} into {loaded.home.root}")
     with Progress(
         SpinnerColumn(),
@@ -146,10 +149,19 @@ def run_with_progress(loaded: Loaded, run: LineRun, verbose: bool, console: Cons
             tags=tags,
             on_progress=on_progress,
             log_dir=None if verbose else loaded.home.logs,
+            # Production: workers rebuild the job from this pointer to run its steps.
+            job=None if profile.embedded else reconstructable_job(loaded, run.keys),
         )
     if run.spec is not None:
         record_lineage(loaded, run.spec, instance, report.run_id, console)
     return report
+
+
+def reconstructable_job(loaded: Loaded, keys: list[dg.AssetKey]) -> dg.ReconstructableJob:
+    from factory_dagster.definitions import reconstructable_job as pointer
+
+    lines = [spec.name for spec in loaded.specs]
+    return pointer(str(loaded.root.path), lines, str(loaded.home.root), [key.to_user_string() for key in keys])
 
 
 def record_lineage(

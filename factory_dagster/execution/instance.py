@@ -1,23 +1,42 @@
-"""The Dagster instance the factory uses: `$DAGSTER_HOME`, else `<factory home>/dagster` (SQLite)."""
+"""The Dagster instance the factory uses: `$DAGSTER_HOME`, else `<factory home>/dagster`.
+
+Its `dagster.yaml` follows the deployment profile: embedded, a SQLite instance that runs one run
+at a time; production, run, event log and schedule storage on PostgreSQL (credentials named by
+environment variable, Dagster's `env:` config, never written out), queued runs several at a time
+and one step at a time in each concurrency pool.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import yaml
 
+from factory_dagster.storage.atomic import atomic_write_bytes
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.profile import DeploymentProfile, PostgresSettings, active_profile, check_postgres
 
 DEFAULT_INSTANCE_YAML = """\
 # Written by the factory: an embedded SQLite instance under the factory home.
 # The embedded DuckDB warehouse takes one writer at a time, so runs queue one by one.
-# For production, point DAGSTER_HOME at a dagster.yaml with Postgres storage (see README).
+# For production, set FACTORY_PROFILE=production (see README, Production).
 run_queue:
   max_concurrent_runs: 1
 telemetry:
   enabled: false
 """
+
+PRODUCTION_HEADER = """\
+# Written by the factory for FACTORY_PROFILE=production (see README, Production): rewritten
+# from the environment at each `factory` start. Secrets are named by variable, never written.
+"""
+
+# The slots of one concurrency pool (an asset or op with `pool=`): one writer at a time for a
+# resource that must not be shared; `dagster instance concurrency set <pool> <n>` overrides it.
+POOL_DEFAULT_LIMIT = 1
 
 
 # Dagster's opt-ins the factory takes (a value the user set wins; see the README, "Speed"):
@@ -28,15 +47,64 @@ telemetry:
 DAGSTER_OPT_INS = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
-def ensure_dagster_home(home: FactoryHome) -> Path:
-    """Point `DAGSTER_HOME` at the factory's instance unless the user set one; create it; take
-    Dagster's opt-ins (`DAGSTER_OPT_INS`) unless the user set them."""
+def postgres_db(settings: PostgresSettings) -> dict[str, Any]:
+    """dagster-postgres' `postgres_db` block: each value set in the environment by `{env: VAR}`,
+    the defaults literally; Dagster's tables go to the settings' schema (search_path)."""
+
+    def value(name: str, literal: object) -> object:
+        source = settings.sources.get(name)
+        return {"env": source} if source else literal
+
+    block: dict[str, Any] = {
+        "hostname": value("HOST", settings.host),
+        "port": value("PORT", settings.port),
+        "username": value("USER", settings.user),
+        "db_name": value("DBNAME", settings.dbname),
+        "params": {"options": f"-c search_path={settings.schema}"},
+        # SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3; dagster-postgres ships psycopg2.
+        "scheme": "postgresql+psycopg2",
+    }
+    if "PASSWORD" in settings.sources:
+        block["password"] = {"env": settings.sources["PASSWORD"]}
+    return block
+
+
+def instance_yaml(profile: DeploymentProfile) -> str:
+    """The `dagster.yaml` of the profile's instance."""
+    if profile.embedded or profile.instance is None:
+        return DEFAULT_INSTANCE_YAML
+    storage = {"postgres_db": postgres_db(profile.instance)}
+    config = {
+        "storage": {"postgres": storage},
+        "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+        "concurrency": {
+            "runs": {"max_concurrent_runs": profile.max_concurrent_runs},
+            "pools": {"granularity": "op", "default_limit": POOL_DEFAULT_LIMIT},
+        },
+        "telemetry": {"enabled": False},
+    }
+    return PRODUCTION_HEADER + yaml.safe_dump(config, sort_keys=False)
+
+
+def ensure_schema(settings: PostgresSettings) -> None:
+    """Create the instance's schema (Dagster creates its tables, not their schema)."""
+    check_postgres(settings, "Dagster instance database", f'create schema if not exists "{settings.schema}"')
+
+
+def ensure_dagster_home(home: FactoryHome, profile: DeploymentProfile | None = None) -> Path:
+    """Point `DAGSTER_HOME` at the factory's instance unless the user set one; write its
+    `dagster.yaml` for the active profile (a user's DAGSTER_HOME keeps its own, if it has one);
+    take Dagster's opt-ins (`DAGSTER_OPT_INS`) unless the user set them."""
+    profile = profile or active_profile()
     configured = os.environ.get("DAGSTER_HOME")
     path = Path(configured).expanduser().resolve() if configured else home.dagster_home
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DEFAULT_INSTANCE_YAML, encoding="utf-8")
+    wanted = instance_yaml(profile)
+    if not config.exists() or (not configured and config.read_text(encoding="utf-8") != wanted):
+        atomic_write_bytes(config, wanted.encode())
+    if profile.instance is not None:
+        ensure_schema(profile.instance)
     os.environ["DAGSTER_HOME"] = str(path)
     for name, value in DAGSTER_OPT_INS.items():
         os.environ.setdefault(name, value)

@@ -143,4 +143,19 @@ def build_report(
             )
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_key:
             report.failures[event.step_key] = _failure_reason(event)
+        elif event.event_type == dg.DagsterEventType.RUN_FAILURE:
+            for step, reason in worker_failures(event).items():
+                report.failures.setdefault(step, reason)
     return report
+
+
+# dagster-celery's run failure lists each step whose worker returned no events: `[step]: error`.
+_WORKER_FAILURE = re.compile(r"^\[(?P<step>[^\]\s]+)\]: (?P<reason>.+)$", re.MULTILINE)
+
+
+def worker_failures(event: dg.DagsterEvent) -> dict[str, str]:
+    """Steps a run failure names as lost by their worker (e.g. a worker killed mid-step: no step
+    failure event is ever written), each with the first line of its error."""
+    data = event.job_failure_data if event.event_specific_data is not None else None
+    text = data.error.message if data is not None and data.error is not None else event.message or ""
+    return {match["step"]: match["reason"].strip() for match in _WORKER_FAILURE.finditer(text)}

@@ -16,6 +16,9 @@ from factory_dagster.execution.report import RunReport, build_report
 from factory_dagster.lineage.graph import REPORT_GROUP
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# Names a `factory` run before Dagster gives it an id (`execute_job` picks its own): the progress
+# display finds the run by it.
+REQUEST_TAG = "factory/request"
 ProgressCallback = Callable[[int, str], None]  # (assets done, what is running now)
 
 
@@ -84,12 +87,12 @@ class _Watcher(threading.Thread):
     def __init__(
         self,
         instance: dg.DagsterInstance,
-        run_id: str,
+        request: str,
         on_progress: ProgressCallback,
         step_assets: Mapping[str, list[str]],
     ):
         super().__init__(daemon=True)
-        self.instance, self.run_id, self.on_progress = instance, run_id, on_progress
+        self.instance, self.request, self.on_progress = instance, request, on_progress
         self.step_assets = step_assets
         self.stopped = threading.Event()
 
@@ -97,9 +100,15 @@ class _Watcher(threading.Thread):
         cursor: str | None = None
         done: set[str] = set()
         current = "starting"
+        run_id: str | None = None
         while not self.stopped.wait(0.5):
             try:
-                connection = self.instance.get_records_for_run(self.run_id, cursor=cursor, of_type=self.KINDS)
+                if run_id is None:
+                    runs = self.instance.get_run_ids(filters=dg.RunsFilter(tags={REQUEST_TAG: self.request}), limit=1)
+                    if not runs:
+                        continue
+                    run_id = runs[0]
+                connection = self.instance.get_records_for_run(run_id, cursor=cursor, of_type=self.KINDS)
             except Exception:  # the run may not be stored yet
                 continue
             cursor = connection.cursor
@@ -121,17 +130,20 @@ def execute(
     tags: Mapping[str, str] | None = None,
     on_progress: ProgressCallback | None = None,
     log_dir: Path | None = None,
+    job: dg.ReconstructableJob | None = None,
 ) -> RunReport:
-    """Materialize `keys` (and their checks) in one in-process run; return what happened.
+    """Materialize `keys` (and their checks) in one run; return what happened.
 
-    With `log_dir`, Dagster's console log is silenced and whatever the run prints (dbt's output)
-    goes to `<log_dir>/<run id>.log` instead of the terminal.
+    Without `job`, in this process. With `job` (the same definitions, rebuildable elsewhere), by
+    the definitions' executor: the production profile's Celery workers run the steps while this
+    process orchestrates. With `log_dir`, Dagster's console log is silenced and whatever the run
+    prints here (dbt's output, when in process) goes to `<log_dir>/<run id>.log` instead.
     """
-    job = defs.resolve_implicit_global_asset_job_def()
-    run_id = str(uuid.uuid4())  # Dagster's own run ids are UUID4 strings
+    request = str(uuid.uuid4())  # Dagster's own run ids are UUID4 strings
+    run_tags = {**(tags or {}), REQUEST_TAG: request}
     steps = step_assets(defs, keys)
-    watcher = _Watcher(instance, run_id, on_progress, steps) if on_progress else None
-    log_path = log_dir / f"{run_id}.log" if log_dir else None
+    watcher = _Watcher(instance, request, on_progress, steps) if on_progress else None
+    log_path = log_dir / f"{request}.log" if log_dir else None
     started = time.monotonic()
     if watcher:
         watcher.start()
@@ -139,15 +151,23 @@ def execute(
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_path, "w"))))
+        run_config = QUIET_LOGGERS if log_path else None
         try:
-            job.execute_in_process(
-                instance=instance,
-                asset_selection=keys,
-                run_id=run_id,
-                tags=dict(tags or {}),
-                raise_on_error=False,
-                run_config=QUIET_LOGGERS if log_path else None,
-            )
+            if job is None:
+                run_id = (
+                    job_of(defs)
+                    .execute_in_process(
+                        instance=instance,
+                        asset_selection=keys,
+                        run_id=request,
+                        tags=run_tags,
+                        raise_on_error=False,
+                        run_config=run_config,
+                    )
+                    .run_id
+                )
+            else:
+                run_id = execute_distributed(job, instance, keys, run_tags, run_config)
         finally:
             if watcher:
                 watcher.stopped.set()
@@ -156,3 +176,54 @@ def execute(
     report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed, steps)
     report.log_path = log_path
     return report
+
+
+# The reason a run that lost its orchestrator is marked failed with; the report names it `run`.
+ORCHESTRATION_FAILURE = "run"
+
+
+def execute_distributed(
+    job: dg.ReconstructableJob,
+    instance: dg.DagsterInstance,
+    keys: list[dg.AssetKey],
+    tags: Mapping[str, str],
+    run_config: Mapping[str, object] | None,
+) -> str:
+    """Run `job` by its executor; the run's id.
+
+    Step errors end in the run's events; what escapes `execute_job` broke the orchestration itself
+    (the instance's database dropped the connection, the broker went away): the run, left
+    started, is marked failed with that error in one line, so it never looks like it is running.
+    """
+    try:
+        return dg.execute_job(job, instance, run_config=run_config, tags=tags, asset_selection=keys).run_id
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        failed = mark_failed(instance, tags[REQUEST_TAG], f"[{ORCHESTRATION_FAILURE}]: {type(exc).__name__}: {reason}")
+        if failed is None:
+            raise
+        return failed
+
+
+# A dropped database connection is usually brief: marking the run failed retries this long.
+MARK_FAILED_SECONDS = 60
+
+
+def mark_failed(instance: dg.DagsterInstance, request: str, message: str) -> str | None:
+    """Mark the run of `request` failed (unless it finished) and return its id; None when the
+    instance cannot be reached within `MARK_FAILED_SECONDS` or never stored the run."""
+    deadline = time.monotonic() + MARK_FAILED_SECONDS
+    while True:
+        try:
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: request}), limit=1)
+            if runs and not runs[0].is_finished:
+                instance.report_run_failed(runs[0], message)
+            return runs[0].run_id if runs else None
+        except Exception:  # the database is still unreachable: wait for it, for a while
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(2)
+
+
+def job_of(defs: dg.Definitions) -> dg.JobDefinition:
+    return defs.resolve_implicit_global_asset_job_def()

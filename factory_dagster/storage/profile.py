@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +22,8 @@ WAREHOUSE_PREFIX = "FACTORY_PG_"
 INSTANCE_PREFIX = "FACTORY_DAGSTER_PG_"
 BROKER_ENV = "FACTORY_CELERY_BROKER"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+MAX_RUNS_ENV = "FACTORY_MAX_CONCURRENT_RUNS"
+DEFAULT_MAX_RUNS = 4
 
 ProfileName = Literal["embedded", "production"]
 
@@ -41,6 +43,9 @@ class PostgresSettings:
     dbname: str
     schema: str
     prefix: str
+    # Which environment variable each value came from (`HOST` → `FACTORY_PG_HOST`); a value
+    # absent here is a default. Lets a config file name the variable instead of its value.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(
@@ -53,11 +58,16 @@ class PostgresSettings:
         """Each value from `<prefix>NAME`, else `fallback`'s (but the schema); host and port default
         to a local server, user and database are required, an empty password means trust or `.pgpass`."""
 
+        sources: dict[str, str] = {}
+
         def value(name: str, default: str | None = None) -> str:
             found = environ.get(prefix + name)
             if found is not None:
+                sources[name] = prefix + name
                 return found
             if fallback is not None and name != "SCHEMA":
+                if name in fallback.sources:
+                    sources[name] = fallback.sources[name]
                 return str(getattr(fallback, name.lower()))
             if default is not None:
                 return default
@@ -74,6 +84,7 @@ class PostgresSettings:
             dbname=value("DBNAME"),
             schema=value("SCHEMA", default_schema),
             prefix=prefix,
+            sources=sources,
         )
 
     def uri(self) -> str:
@@ -85,6 +96,24 @@ class PostgresSettings:
 
     def describe(self) -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname} (schema {self.schema})"
+
+
+def check_postgres(settings: PostgresSettings, role: str, statement: str | None = None) -> None:
+    """Connect to `settings` (and run `statement`); a server that cannot be reached is a one-line
+    `ProfileError` naming `role`, the server and the variables to fix."""
+    import psycopg2  # lazy: only the production profile talks to PostgreSQL
+
+    try:
+        with psycopg2.connect(settings.uri(), connect_timeout=5) as connection, connection.cursor() as cursor:
+            if statement:
+                cursor.execute(statement)
+        connection.close()
+    except psycopg2.Error as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        variables = f"{settings.prefix}*" + (f" / {WAREHOUSE_PREFIX}*" if settings.prefix != WAREHOUSE_PREFIX else "")
+        raise ProfileError(
+            f"{role} {settings.describe()} unreachable: {reason}; start PostgreSQL (make services) or fix {variables}"
+        ) from None
 
 
 def redact_url(url: str) -> str:
@@ -104,6 +133,7 @@ class DeploymentProfile:
     warehouse: PostgresSettings | None = None
     instance: PostgresSettings | None = None
     broker: str | None = None
+    max_concurrent_runs: int = 1
 
     @property
     def embedded(self) -> bool:
@@ -115,7 +145,8 @@ class DeploymentProfile:
             return "profile embedded: DuckDB warehouse, SQLite Dagster instance, steps in process"
         return (
             f"profile production: warehouse {self.warehouse.describe()}, "
-            f"Dagster instance {self.instance.describe()}, Celery broker {redact_url(self.broker)}"
+            f"Dagster instance {self.instance.describe()}, Celery broker {redact_url(self.broker)}, "
+            f"up to {self.max_concurrent_runs} concurrent runs"
         )
 
 
@@ -133,6 +164,13 @@ def active_profile(environ: Mapping[str, str] | None = None) -> DeploymentProfil
         raise ProfileError(f"{PROFILE_ENV}: unknown profile {name!r}; expected one of {', '.join(PROFILES)}")
     warehouse = PostgresSettings.from_env(WAREHOUSE_PREFIX, env)
     instance = PostgresSettings.from_env(INSTANCE_PREFIX, env, fallback=warehouse, default_schema="dagster")
+    runs = env.get(MAX_RUNS_ENV, str(DEFAULT_MAX_RUNS)).strip()
+    if not runs.isdigit() or int(runs) < 1:
+        raise ProfileError(f"{MAX_RUNS_ENV}: not a positive number of runs: {runs!r}")
     return DeploymentProfile(
-        "production", warehouse=warehouse, instance=instance, broker=env.get(BROKER_ENV) or DEFAULT_BROKER
+        "production",
+        warehouse=warehouse,
+        instance=instance,
+        broker=env.get(BROKER_ENV) or DEFAULT_BROKER,
+        max_concurrent_runs=int(runs),
     )
