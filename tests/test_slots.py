@@ -303,6 +303,14 @@ def test_history_and_rollback_work_on_the_slot(
     assert capsys.readouterr().out.strip() == (
         f"{SLOT}: now serving label_stump@{stump} (was label_model@{strong}); the next scoring run uses it"
     )
+    # the next scoring run serves the stump; the regression, whose input grp the stump's frame
+    # lacks, scores the same rows in shadow from its own
+    run(build_definitions(specs=[load_line(specs)], home=home), competed[2], home, "label_scores")
+    scored = pl.read_parquet(FactoryHome(home).dataset_dir("predictions", "label_scores") / "*.parquet")
+    roles = dict(scored.group_by("model_name", "role").len().select("model_name", "role").iter_rows())
+    assert roles == {"label_stump": "champion", "label_model": "challenger", "label_twin": "challenger"}
+    by_model = {m: part.sort("id").get_column("id").to_list() for (m,), part in scored.group_by("model_name")}
+    assert by_model["label_stump"] == by_model["label_model"] == by_model["label_twin"]
     with pytest.raises(SystemExit):
         main(["rollback", SLOT, "--to", "cafe00000000", *args])
     assert (
