@@ -111,6 +111,11 @@ def test_slot_spec_errors_name_the_file_key_reason_and_line(tmp_path: Path) -> N
     assert errors_of(specs) == [
         "line.yaml: slots.second_slot.members[1]: 'label_model' already competes in slot 'label_slot' (line 103)"
     ]
+    spec["slots"] = {"label_model": slot_entry(["label_twin", "label_stump"])}  # a slot's name is an asset's
+    (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert errors_of(specs) == [
+        "line.yaml: slots.label_model: duplicate key 'label_model': already used by a model (line 91)"
+    ]
     spec["slots"] = {SLOT: {**slot_entry(["label_model"]), "confidence": 1.5}}
     (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     assert errors_of(specs) == [
