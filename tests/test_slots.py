@@ -359,3 +359,51 @@ def test_a_tampered_champion_blocks_the_candidate_and_keeps_the_slot(tmp_path: P
 def test_slot_verdict_metadata_without_a_comparison() -> None:
     verdict = SlotVerdict(SLOT, True, "first champion")
     assert verdict.metadata() == {"slot": SLOT, "slot_verdict": "first champion", "slot_promoted": True}
+
+
+def test_a_slot_scores_the_latest_days_in_shadow_and_its_gate_keys_rows_by_scorer(tmp_path: Path) -> None:
+    """An unpartitioned line (the latest 10 days scored): both members trained in one build, the
+    scores' suite keying rows by (id, model_name, model_version) as the kind declares."""
+    import json
+
+    from tests.conftest import build_all
+    from tests.synthetic import make_factory
+
+    specs = make_factory(tmp_path / "root")
+    (specs / "slots.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "models": {
+                    "label_stump": model(
+                        {"event_features": ["value"]}, {"name": "DecisionTreeClassifier", "params": {"max_depth": 1}}
+                    )
+                    | {"split": {"train_days": 25, "test_days": 10}},
+                },
+                "slots": {SLOT: slot_entry(["label_model", "label_stump"])},
+            }
+        )
+    )
+    suite_path = tmp_path / "root" / "expectations" / "synth" / "label_scores.json"
+    suite = json.loads(suite_path.read_text())
+    for expectation in suite["expectations"]:
+        if expectation["type"] == "expect_column_values_to_be_unique":
+            expectation["type"] = "expect_compound_columns_to_be_unique"
+            expectation["kwargs"] = {"column_list": ["id", "model_name", "model_version"]}
+    suite_path.write_text(json.dumps(suite))
+    home = tmp_path / "home"
+    _, _, report = build_all(home, specs)
+    assert report.success, report.failures
+    factory_home = FactoryHome(home)
+    champion = slot_registry(factory_home, SLOT).champion()
+    assert champion is not None
+    scored = pl.read_parquet(factory_home.dataset_dir("predictions", "label_scores") / "*.parquet")
+    features = pl.read_parquet(factory_home.dataset_dir("features", "event_features") / "*.parquet")
+    latest = features.get_column("day").max()
+    assert isinstance(latest, dt.date)
+    last_days = features.filter(pl.col("day") > latest - dt.timedelta(days=10))
+    served = scored.filter(pl.col("role") == "champion")
+    assert sorted(served.get_column("id")) == sorted(last_days.get_column("id"))
+    assert set(served.get_column("model_name")) == {champion.model}
+    shadow = scored.filter(pl.col("role") == "challenger")
+    assert set(shadow.get_column("model_name")) == {"label_model", "label_stump"} - {champion.model}
+    assert sorted(shadow.get_column("id")) == sorted(last_days.get_column("id"))
