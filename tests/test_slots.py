@@ -247,6 +247,8 @@ def test_the_first_passes_by_its_rules_a_better_one_takes_over_a_twin_never(
     assert better["slot/roc_auc_candidate"] == pytest.approx(roc_auc_score(y, scores["label_model"]))
     assert better["slot/roc_auc_champion"] == pytest.approx(roc_auc_score(y, scores["label_stump"]))
     assert low > 0
+    assert f"| 95% interval | {low:+.4f}..{high:+.4f} |" in better["slot_comparison"]
+    assert "| rows (both scored) | 300 |" in better["slot_comparison"]
 
     twin = promotion(instance, "label_twin")
     twin_values = values(twin)

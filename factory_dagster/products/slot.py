@@ -172,10 +172,14 @@ class SlotVerdict:
                 "slot/rows": c.rows,
                 "slot_comparison": dg.MetadataValue.md(
                     markdown_table(
-                        ["", c.metric, "improvement", f"{c.confidence:.0%} interval", "rows", "window"],
+                        ["", c.metric],
                         [
-                            ("candidate", f"{c.candidate:.4f}", f"{c.improvement:+.4f}", "", c.rows, self.window),
-                            ("champion", f"{c.champion:.4f}", "", f"{c.low:+.4f}..{c.high:+.4f}", "", ""),
+                            ("candidate", f"{c.candidate:.4f}"),
+                            (f"champion {meta.get('slot_champion', '')}".strip(), f"{c.champion:.4f}"),
+                            ("improvement", f"{c.improvement:+.4f}"),
+                            (f"{c.confidence:.0%} interval", f"{c.low:+.4f}..{c.high:+.4f}"),
+                            ("rows (both scored)", str(c.rows)),
+                            ("window", self.window),
                         ],
                     )
                 ),
@@ -183,9 +187,7 @@ class SlotVerdict:
         return meta
 
 
-def held_out_rows(
-    spec: FactorySpec, model: ModelSpec, frame: pl.DataFrame, timestamp: str, window: Window
-) -> pl.DataFrame:
+def held_out_rows(model: ModelSpec, frame: pl.DataFrame, timestamp: str, window: Window) -> pl.DataFrame:
     """The labelled rows of `window` in a model's frame."""
     from factory_dagster.products.training import TARGET, target_expression
 
@@ -231,12 +233,12 @@ def judge_candidate(
         champion.version, expected_sha256=champion.sha256
     )
     keys = row_keys(spec, model)
-    candidate_rows = held_out_rows(spec, model, frame, timestamp, window)
+    candidate_rows = held_out_rows(model, frame, timestamp, window)
     if champion_model.features == model.features:
         champion_rows = candidate_rows
     else:
         champion_frame, _, champion_time = model_frame(spec, champion_model, home)
-        champion_rows = held_out_rows(spec, champion_model, champion_frame, champion_time, window)
+        champion_rows = held_out_rows(champion_model, champion_frame, champion_time, window)
     paired = (
         candidate_rows.select([*keys, TARGET])
         .with_columns(scores_on(model, pipeline, record, candidate_rows).alias("__candidate"))
