@@ -409,3 +409,32 @@ def test_a_slot_scores_the_latest_days_in_shadow_and_its_gate_keys_rows_by_score
     shadow = scored.filter(pl.col("role") == "challenger")
     assert set(shadow.get_column("model_name")) == {"label_model", "label_stump"} - {champion.model}
     assert sorted(shadow.get_column("id")) == sorted(last_days.get_column("id"))
+
+
+def test_a_champion_that_left_the_slot_is_replaced_by_the_next_member_to_pass(tmp_path: Path) -> None:
+    from factory_dagster.execution.instance import factory_instance
+
+    specs, home = slot_line(tmp_path / "root", slot_entry(["label_stump", "label_model"])), tmp_path / "home"
+    instance = factory_instance(FactoryHome(home))
+    run(build_definitions(specs=[load_line(specs)], home=home), instance, home, "raw/events", "event_features")
+    run(build_definitions(specs=[load_line(specs)], home=home), instance, home, "label_stump")
+    spec = yaml.safe_load((specs / "line.yaml").read_text())
+    spec["slots"][SLOT]["members"] = ["label_model", "label_twin"]
+    (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    defs = build_definitions(specs=[load_line(specs)], home=home)
+    selected = [dg.AssetKey("label_scores")]
+    report = execute(defs, instance, selected, tags=partition_tags(defs, selected), log_dir=home / "logs")
+    assert not report.success
+    stump = slot_registry(FactoryHome(home), SLOT).champion()
+    assert stump is not None and stump.model == "label_stump"
+    assert (
+        f"label_scores: cannot load model label_model: slot {SLOT} is served by label_stump@{stump.version}, "
+        f"no longer a member: train a member (or factory rollback {SLOT} --to one that served it)"
+    ) in str(report.failures)
+    run(defs, instance, home, "label_model")
+    verdict = values(promotion(instance, "label_model"))
+    assert verdict["slot_promoted"] is True
+    assert verdict["slot_verdict"] == (
+        f"champion of slot {SLOT} (its promotion rules met): the champion label_stump@{stump.version} is no "
+        "longer a member"
+    )

@@ -225,6 +225,14 @@ def judge_candidate(
     if champion is None:
         registry.serve(name, record.version, record.sha256, "first to pass its promotion rules")
         return SlotVerdict(slot_name, True, f"first champion of slot {slot_name} (its promotion rules met)")
+    if champion.model not in slot.members:  # the spec changed: nobody left to compare with
+        registry.serve(name, record.version, record.sha256, f"{champion.model} left the slot")
+        return SlotVerdict(
+            slot_name,
+            True,
+            f"champion of slot {slot_name} (its promotion rules met): the champion "
+            f"{champion.model}@{champion.version} is no longer a member",
+        )
     if (champion.model, champion.version) == (name, record.version):
         return SlotVerdict(slot_name, False, f"already the champion of slot {slot_name}", champion=champion)
     model: ModelSpec = spec.models[name]
@@ -305,6 +313,11 @@ def slot_scorers(spec: FactorySpec, home: FactoryHome, slot_name: str, expected:
     champion = slot_registry(home, slot_name).champion()
     if champion is None:
         raise FileNotFoundError(f"slot {slot_name} has no champion yet (no member passed its promotion check)")
+    if champion.model not in spec.slots[slot_name].members:
+        raise FileNotFoundError(
+            f"slot {slot_name} is served by {champion.model}@{champion.version}, no longer a member: "
+            f"train a member (or factory rollback {slot_name} --to one that served it)"
+        )
     pipeline, record = model_registry(home, champion.model).load(champion.version, expected_sha256=champion.sha256)
     scorers = [Scorer(champion.model, record, pipeline, CHAMPION)]
     for member in spec.slots[slot_name].members:
