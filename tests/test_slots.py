@@ -24,7 +24,7 @@ from factory_dagster.products import load_line
 from factory_dagster.products.model import PROMOTION_CHECK
 from factory_dagster.products.paired import paired_bootstrap
 from factory_dagster.products.performance import MONITORING
-from factory_dagster.products.slot import SlotVerdict, slot_registry
+from factory_dagster.products.slot import SlotVerdict, rollback_slot, slot_registry
 from factory_dagster.products.training import BOOTSTRAP_SAMPLES, input_frame, score_frame
 from factory_dagster.spec.errors import SpecError, SpecErrors
 from factory_dagster.storage.artifacts import ArtifactIntegrityError, ModelRegistry
@@ -437,4 +437,11 @@ def test_a_champion_that_left_the_slot_is_replaced_by_the_next_member_to_pass(tm
     assert verdict["slot_verdict"] == (
         f"champion of slot {SLOT} (its promotion rules met): the champion label_stump@{stump.version} is no "
         "longer a member"
+    )
+    model_version = ModelRegistry(FactoryHome(home).model_dir("label_model")).current()
+    assert model_version is not None
+    with pytest.raises(LookupError) as refused:  # only a current member's version serves again
+        rollback_slot(load_line(specs), FactoryHome(home), instance, SLOT, f"label_stump@{stump.version}")
+    assert str(refused.value) == (
+        f"slot {SLOT} was never served by label_stump@{stump.version} (served: label_model@{model_version.version})"
     )

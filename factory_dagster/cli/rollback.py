@@ -24,12 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     loaded = load(args)
-    is_slot = any(args.model in spec.slots for spec in loaded.specs)
-    if not is_slot:
+    line = next((spec for spec in loaded.specs if args.model in spec.slots), None)
+    if line is None:
         loaded.line_of("models", args.model, "model")
     try:
-        if is_slot:
-            new, old = rollback_slot(loaded.home, factory_instance(loaded.home), args.model, args.to)
+        if line is not None:
+            new, old = rollback_slot(line, loaded.home, factory_instance(loaded.home), args.model, args.to)
             served, previous = f"{new.model}@{new.version}", f"{old.model}@{old.version}"
         else:
             new_version, old_version = rollback(loaded.home, factory_instance(loaded.home), args.model, args.to)

@@ -331,16 +331,17 @@ def slot_scorers(spec: FactorySpec, home: FactoryHome, slot_name: str, expected:
 
 
 def rollback_slot(
-    home: FactoryHome, instance: dg.DagsterInstance, name: str, to: str | None = None
+    spec: FactorySpec, home: FactoryHome, instance: dg.DagsterInstance, name: str, to: str | None = None
 ) -> tuple[SlotTenure, SlotTenure]:
-    """Serve a version that served the slot before (by default the champion before the current
-    one); returns (new, old). The artifact is hash-checked first; the switch is recorded as an
-    observation of the new champion's model."""
+    """Serve a version of a current member that served the slot before (by default the champion
+    before the current one); returns (new, old). The artifact is hash-checked first; the switch
+    is recorded as an observation of the new champion's model."""
     registry = slot_registry(home, name)
-    history = registry.history()
-    if not history:
+    everyone = registry.history()
+    if not everyone:
         raise LookupError(f"slot {name} has no champion yet")
-    current = history[-1]
+    current = everyone[-1]
+    history = [t for t in everyone if t.model in spec.slots[name].members]
     if to is not None:
         target = next((t for t in reversed(history) if to in (t.version, f"{t.model}@{t.version}")), None)
         if target is None:
@@ -349,7 +350,7 @@ def rollback_slot(
                 f"{', '.join(dict.fromkeys(f'{t.model}@{t.version}' for t in history))})"
             )
     else:
-        earlier = [t for t in history[:-1] if (t.model, t.version) != (current.model, current.version)]
+        earlier = [t for t in history if (t.model, t.version) != (current.model, current.version)]
         if not earlier:
             raise LookupError(f"slot {name} has no champion older than the current {current.model}@{current.version}")
         target = earlier[-1]
