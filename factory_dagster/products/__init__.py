@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from factory_dagster.products import dbt_model, feature_set, model, performance, predictions, source
+from factory_dagster.products import dbt_model, feature_set, model, performance, predictions, slot, source
 from factory_dagster.products.kind import BuildableKind
 from factory_dagster.spec import FactoryRoot, FactorySpec, loader
 
@@ -19,6 +19,7 @@ KINDS: tuple[BuildableKind, ...] = (
     source.KIND,
     feature_set.KIND,
     model.KIND,
+    slot.KIND,
     predictions.KIND,
     performance.KIND,
 )

@@ -37,7 +37,7 @@ from factory_dagster.spec.estimators import ESTIMATORS, Task
 from factory_dagster.spec.product import ProductSpec
 from factory_dagster.spec.pydantic_errors import explain
 from factory_dagster.spec.types import Name, NonEmpty, Strict
-from factory_dagster.storage.artifacts import ModelRegistry, ModelVersion
+from factory_dagster.storage.artifacts import ArtifactIntegrityError, ModelRegistry, ModelVersion
 from factory_dagster.storage.home import FactoryHome
 
 
@@ -348,6 +348,7 @@ def check_model(spec: FactorySpec, name: str) -> list[SpecError]:
 
 PROMOTION_CHECK = "promotion"
 TRAINING_SOURCE = Path(__file__).with_name("training.py")  # hashed into the code version, imported when training
+SLOT_SOURCE = Path(__file__).with_name("slot.py")  # a slot member's code version: how candidates are judged
 
 
 class FeatureDataError(Exception):
@@ -473,11 +474,14 @@ def slice_table(model: ModelSpec, slices: dict[str, dict[str, dict[str, float]]]
 
 
 def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
+    from factory_dagster.products.slot import slot_of  # the slot module builds on this one
+
     model: ModelSpec = spec.models[name]
     features = list(model_inputs(spec, model))
+    slot = slot_of(spec, name)
     version = code_version(
-        [model, *(spec.feature_sets[fs] for fs in model.features)],
-        code=[build_model_asset, model_frame, TRAINING_SOURCE],
+        [model, *(spec.feature_sets[fs] for fs in model.features), *([spec.slots[slot]] if slot else [])],
+        code=[build_model_asset, model_frame, TRAINING_SOURCE, *([SLOT_SOURCE] if slot else [])],
     )
 
     @product_asset(
@@ -571,14 +575,35 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
                 metadata={**metadata, "still_serving": served.version if served else "none"},
             )
             return
+        judged: dict[str, Any] = {}
+        if slot is not None:
+            from factory_dagster.products.slot import judge_candidate  # the slot module builds on this one
+
+            try:
+                verdict = judge_candidate(
+                    spec, home, name, record, result.pipeline, frame, timestamp, result.test_window
+                )
+            except (FileNotFoundError, KeyError, ArtifactIntegrityError, FeatureDataError) as exc:
+                yield dg.AssetCheckResult(
+                    check_name=PROMOTION_CHECK,
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=f"model {name}: cannot compare with the slot's champion: {str(exc).strip(chr(39))}",
+                    metadata={**metadata, "slot": slot, "still_serving": served.version if served else "none"},
+                )
+                return
+            judged = verdict.metadata()
+            metadata |= {"slot": slot, "slot_promoted": verdict.promoted}
         registry.promote(record.version)
         yield dg.MaterializeResult(metadata=metadata)
         yield dg.AssetCheckResult(
             check_name=PROMOTION_CHECK,
             passed=True,
+            description=judged.get("slot_verdict"),
             metadata={
                 "model_version": record.version,
                 "thresholds": dg.MetadataValue.json(model.promotion.model_dump()),
+                **judged,
             },
         )
 

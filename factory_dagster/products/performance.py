@@ -165,6 +165,7 @@ def build_performance_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition
         if keys:
             joined = (
                 scored.scan(keys)
+                .filter(pl.col("model_name") == predictions.model)  # a slot's rows: other members score too
                 .select([*entity, first.timestamp, SCORE, "model_version"])
                 .join(
                     labels.scan(keys)

@@ -5,6 +5,7 @@ the model version on every row, written as parquet and published as a warehouse 
 import datetime as dt
 
 import dagster as dg
+import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext
 from pydantic import PositiveInt, model_validator
@@ -30,6 +31,7 @@ from factory_dagster.products.model import (
     model_inputs,
     model_registry,
 )
+from factory_dagster.products.slot import CHAMPION, Scorer, slot_of, slot_scorers
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.column_kinds import Kind
@@ -45,6 +47,7 @@ from factory_dagster.storage.warehouse import Warehouse, quote
 PREDICTIONS = "predictions"  # the warehouse schema of the views, and the folder under the factory home
 SCORE = "score"
 PREDICTED = "predicted"  # classification only: score >= the model's threshold
+ROLE = "role"  # a slot's predictions only: champion (served) or challenger (in shadow)
 
 
 class ScoreSpec(Strict):
@@ -67,7 +70,8 @@ class PredictionsSpec(ProductSpec):
 
 def output_schema(spec: FactorySpec, name: str) -> dict[str, Kind]:
     """The columns a predictions asset writes, in order: the entity (every column of it) and time
-    of what it scored, the score, the decision (classification), and which model version scored it, when."""
+    of what it scored, the score, the decision (classification), and which model version scored it
+    (in which role, for a slot), when."""
     model: ModelSpec = spec.models[spec.predictions[name].model]
     first = spec.feature_sets.get(next(iter(model.features)))
     # What was scored keeps its source's values; its kind is not looked up (a feature set may read predictions).
@@ -78,6 +82,7 @@ def output_schema(spec: FactorySpec, name: str) -> dict[str, Kind]:
         SCORE: "numeric",
         "model_name": "string",
         "model_version": "string",
+        **({ROLE: "string"} if slot_of(spec, spec.predictions[name].model) else {}),
         "scored_at": "timestamp",
         **decision,
     }
@@ -99,10 +104,12 @@ class PredictionsKind(BuildableKind):
         return output_schema(spec, name)
 
     def row_key(self, spec: FactorySpec, name: str) -> list[str] | None:
-        """What was scored: the entity (all its columns) of the model's first feature set."""
+        """What was scored: the entity (all its columns) of the model's first feature set (and, for
+        a slot, which model version scored it: each row is scored by every member)."""
         model: ModelSpec = spec.models[spec.predictions[name].model]
         first = spec.feature_sets.get(next(iter(model.features)))
-        return first.entity_columns() if first is not None else None
+        scorer = ["model_name", "model_version"] if slot_of(spec, spec.predictions[name].model) else []
+        return [*first.entity_columns(), *scorer] if first is not None else None
 
     def check(self, spec: FactorySpec, name: str) -> list[SpecError]:
         return check_predictions(spec, name)
@@ -112,7 +119,11 @@ class PredictionsKind(BuildableKind):
         model: ModelSpec = spec.models[predictions.model]
         first = next(iter(model.features))
         fs = spec.feature_sets[first]
-        score = [(predictions.model, column) for column in model_inputs(spec, model)]
+        score = [
+            (member, column)
+            for member in scoring_models(spec, name)
+            for column in model_inputs(spec, spec.models[member])
+        ]
         lineage: ColumnDeps = {c: [(first, c)] for c in fs.key_columns()}
         lineage[SCORE] = score
         if model.task == "classification":
@@ -152,6 +163,13 @@ def check_predictions(spec: FactorySpec, name: str) -> list[SpecError]:
     return errors
 
 
+def scoring_models(spec: FactorySpec, name: str) -> list[str]:
+    """The models that score a predictions asset: its model, or every member of its model's slot."""
+    model = spec.predictions[name].model
+    slot = slot_of(spec, model)
+    return list(spec.slots[slot].members) if slot else [model]
+
+
 def predictions_dataset(home: FactoryHome, name: str) -> Dataset:
     return Dataset(home.dataset_dir(PREDICTIONS, name))
 
@@ -175,6 +193,8 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
     predictions: PredictionsSpec = spec.predictions[name]
     model: ModelSpec = spec.models[predictions.model]
     features = list(model_inputs(spec, model))
+    slot = slot_of(spec, predictions.model)
+    members = scoring_models(spec, name)
     gate = context.gates.get(name)
     partitions = spec.partitions[predictions.partitions] if predictions.partitions else None
     scores = (
@@ -190,13 +210,17 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         kinds={"scikitlearn", "polars", "parquet"},
         partitions=partitions,
         gate=gate,
-        version=code_version([predictions, model], code=[build_predictions_asset, publish_view]),
-        deps=[predictions.model, *model.features],
+        version=code_version(
+            [predictions, *(spec.models[m] for m in members), *([spec.slots[slot]] if slot else [])],
+            code=[build_predictions_asset, publish_view, *([score_rows] if slot else [])],
+        ),
+        deps=list(dict.fromkeys([*members, *(fs for m in members for fs in spec.models[m].features)])),
         # New data is scored as it arrives; a retrained model does not rewrite past predictions.
-        automation=follow_upstream(ignore=dg.AssetSelection.assets(predictions.model)),
+        automation=follow_upstream(ignore=dg.AssetSelection.assets(*members)),
         check_specs=monitor.drift_check_spec(name, model.monitor, partitions_def(partitions) if partitions else None),
         metadata={
             "factory/model": predictions.model,
+            **({"factory/slot": slot} if slot else {}),
             "dagster/column_lineage": lineage_metadata(KIND.lineage(spec, name)),
             "factory/scores": scores,
         },
@@ -205,17 +229,26 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         from factory_dagster.products.training import input_frame, score_frame
 
         home = factory.paths
+        expected = {m: _recorded_sha256(context, m) for m in members}
         try:
-            pipeline, version = model_registry(home, predictions.model).load(
-                expected_sha256=_recorded_sha256(context, predictions.model)
-            )
-        except (FileNotFoundError, ArtifactIntegrityError) as exc:
+            if slot is None:
+                pipeline, version = model_registry(home, predictions.model).load(
+                    expected_sha256=expected[predictions.model]
+                )
+                scorers = [Scorer(predictions.model, version, pipeline, CHAMPION)]
+            else:
+                scorers = slot_scorers(spec, home, slot, expected)
+        except (FileNotFoundError, KeyError, ArtifactIntegrityError) as exc:
             raise dg.Failure(
-                description=f"{name}: cannot load model {predictions.model}: {exc}", allow_retries=False
+                description=f"{name}: cannot load model {predictions.model}: {str(exc).strip(chr(39))}",
+                allow_retries=False,
             ) from None
+        champion = scorers[0]
+        pipeline, version = champion.pipeline, champion.record
+        scoring: ModelSpec = spec.models[champion.model]  # the champion's (a slot's members share the target)
         window = window_of(context, partitions) if partitions else None
         try:
-            frame, entity, timestamp = model_frame(spec, model, home, window.keys if window else None)
+            frame, entity, timestamp = model_frame(spec, scoring, home, window.keys if window else None)
         except FeatureDataError as exc:
             raise dg.Failure(description=f"{name}: {exc}", allow_retries=False) from None
         days = frame.get_column(timestamp).dt.date()
@@ -227,17 +260,20 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         else:
             first, last = window.first, window.last
         inputs = input_frame(frame, version.details["features"])
-        values = score_frame(pipeline, model.task, inputs)
-        out = frame.select(list(dict.fromkeys([*entity, timestamp]))).with_columns(
-            pl.Series(SCORE, values, dtype=pl.Float64),
-            pl.lit(predictions.model).alias("model_name"),
-            pl.lit(version.version).alias("model_version"),
-            pl.lit(dt.datetime.now(dt.UTC)).alias("scored_at"),
+        values = score_frame(pipeline, scoring.task, inputs)
+        scored_at = dt.datetime.now(dt.UTC)
+        served = score_rows(
+            frame.select(list(dict.fromkeys([*entity, timestamp]))), values, champion, scoring, scored_at
         )
-        if model.task == "classification":
-            out = out.with_columns((pl.col(SCORE) >= model.threshold).alias(PREDICTED))
-        out = out.select(list(output_schema(spec, name)))
-        positive = out.select(pl.col(PREDICTED).cast(pl.Float64).mean()).item() if PREDICTED in out.columns else None
+        shadow = [
+            _shadow_rows(spec, home, scorer, frame, entity, timestamp, window.keys if window else None, scored_at)
+            for scorer in scorers[1:]
+        ]
+        columns = list(output_schema(spec, name))
+        out = pl.concat([served.select(columns), *(rows.select(columns) for rows in shadow)])
+        positive = (
+            served.select(pl.col(PREDICTED).cast(pl.Float64).mean()).item() if PREDICTED in served.columns else None
+        )
 
         def publish() -> dict[str, object]:
             dataset = predictions_dataset(home, name)
@@ -247,13 +283,22 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
             else:
                 write_partitions(dataset, out, pl.col(timestamp).dt.date(), window)
                 uri = str(dataset.directory)
-                extra = partition_rows(out, pl.col(timestamp).dt.date(), window)
+                extra = partition_rows(served, pl.col(timestamp).dt.date(), window)  # the served rows
             publish_view(factory.warehouse, name, dataset, partitioned=window is not None)
             return {
                 **table_metadata(out),
                 **extra,
                 "dagster/uri": uri,
                 "model_version": version.version,
+                **(
+                    {
+                        "slot": slot,
+                        "champion": f"{champion.model}@{version.version}",
+                        "challengers": ", ".join(f"{s.model}@{s.record.version}" for s in scorers[1:]) or "none",
+                    }
+                    if slot
+                    else {}
+                ),
                 "scored_window": f"{first}..{last}",
                 "features": ", ".join(features),
                 **({"predicted_positive_rate": dg.MetadataValue.float(positive)} if positive is not None else {}),
@@ -266,10 +311,10 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
         ):
             published = published or isinstance(event, dg.MaterializeResult)
             yield event
-        drift = model.monitor.drift
+        drift = model.monitor.drift  # what the drift check spec declares (the champion is judged)
         if published and drift.enabled:
             try:
-                reference = monitor.load_reference(model_registry(home, predictions.model), version)
+                reference = monitor.load_reference(model_registry(home, champion.model), version)
             except (ArtifactIntegrityError, OSError) as exc:
                 yield monitor.unreadable_reference_result(version.version, str(exc))
                 return
@@ -284,3 +329,44 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
             yield monitor.drift_check_result(drift, version.version, drifts, reports)
 
     return _score
+
+
+def score_rows(
+    keys: pl.DataFrame, values: np.ndarray, scorer: Scorer, model: ModelSpec, scored_at: dt.datetime
+) -> pl.DataFrame:
+    """The scored rows `keys` with their scores, the decision, and which model version scored
+    them in which role."""
+    out = keys.with_columns(
+        pl.Series(SCORE, values, dtype=pl.Float64),
+        pl.lit(scorer.model).alias("model_name"),
+        pl.lit(scorer.record.version).alias("model_version"),
+        pl.lit(scorer.role).alias(ROLE),
+        pl.lit(scored_at).alias("scored_at"),
+    )
+    if model.task == "classification":
+        out = out.with_columns((pl.col(SCORE) >= model.threshold).alias(PREDICTED))
+    return out
+
+
+def _shadow_rows(
+    spec: FactorySpec,
+    home: FactoryHome,
+    scorer: Scorer,
+    served: pl.DataFrame,
+    entity: list[str],
+    timestamp: str,
+    keys: list[str] | None,
+    scored_at: dt.datetime,
+) -> pl.DataFrame:
+    """A challenger's scores of the rows the champion scored (those its own features cover)."""
+    from factory_dagster.products.training import input_frame, score_frame
+
+    model: ModelSpec = spec.models[scorer.model]
+    row_key = list(dict.fromkeys([*entity, timestamp]))
+    frame = served
+    if any(c not in served.columns for c in scorer.record.details["features"]):
+        own, own_entity, own_time = model_frame(spec, model, home, keys)
+        renamed = dict(zip([*own_entity, own_time], row_key, strict=False))
+        frame = served.select(row_key).join(own.rename(renamed), on=row_key, how="inner")
+    values = score_frame(scorer.pipeline, model.task, input_frame(frame, scorer.record.details["features"]))
+    return score_rows(frame.select(row_key), values, scorer, model, scored_at)

@@ -8,12 +8,14 @@ import fcntl
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from factory_dagster.storage.atomic import atomic_write_bytes, atomic_write_json
+
+T = TypeVar("T")
 
 
 class ArtifactIntegrityError(Exception):
@@ -43,6 +45,36 @@ class ModelVersion:
         return bool(self.served_at)
 
 
+@contextlib.contextmanager
+def _locked_index(directory: Path, path: Path, read: Callable[[], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A JSON index for a read-modify-write under a file lock, written back atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".registry.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            index = read()
+            yield index
+            atomic_write_json(path, index)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _spans(starts: list[tuple[str, T]]) -> list[tuple[dt.datetime, dt.datetime | None, T]]:
+    """(from, until or None for the last, what) from the times each thing started serving, oldest first."""
+    ordered = sorted(
+        ((dt.datetime.fromisoformat(at), what) for at, what in starts),
+        key=lambda start: start[0],  # what served does not compare: equal times keep their recorded order
+    )
+    return [
+        (start, ordered[i + 1][0] if i + 1 < len(ordered) else None, what) for i, (start, what) in enumerate(ordered)
+    ]
+
+
+def _during(history: list[tuple[dt.datetime, dt.datetime | None, T]], start: dt.datetime, end: dt.datetime) -> list[T]:
+    """What served at any moment in [start, end), in the order it served."""
+    return [what for began, until, what in history if began < end and (until is None or until > start)]
+
+
 class ModelRegistry:
     """Versions of one model in `models/<name>/`, and which one is served (`current`)."""
 
@@ -63,15 +95,8 @@ class ModelRegistry:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
         """The index, for a read-modify-write that concurrent runs (a retrain, a rollback) cannot interleave."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".registry.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                index = self._index()
-                yield index
-                atomic_write_json(self.index_path, index)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with _locked_index(self.directory, self.index_path, self._index) as index:
+            yield index
 
     def versions(self) -> list[ModelVersion]:
         return [ModelVersion(**v) for v in self._index()["versions"].values()]
@@ -89,23 +114,11 @@ class ModelRegistry:
     def serving_history(self) -> list[tuple[dt.datetime, dt.datetime | None, ModelVersion]]:
         """Who served when: (from, until or None for the current one, version), oldest first,
         from every time a version started being served (a promotion or a rollback)."""
-        versions = self.versions()
-        starts = sorted(
-            ((dt.datetime.fromisoformat(at), version) for version in versions for at in version.served_at),
-            key=lambda start: start[0],  # versions do not compare: equal times keep their recorded order
-        )
-        return [
-            (start, starts[i + 1][0] if i + 1 < len(starts) else None, version)
-            for i, (start, version) in enumerate(starts)
-        ]
+        return _spans([(at, version) for version in self.versions() for at in version.served_at])
 
     def served_during(self, start: dt.datetime, end: dt.datetime) -> list[ModelVersion]:
         """The versions that served at any moment in [start, end), in the order they served."""
-        return [
-            version
-            for began, until, version in self.serving_history()
-            if began < end and (until is None or until > start)
-        ]
+        return _during(self.serving_history(), start, end)
 
     def save(self, estimator: Any, details: dict[str, Any]) -> ModelVersion:
         """Store a fitted estimator as a version named by its hash (not served until promoted).
@@ -193,3 +206,51 @@ class ModelRegistry:
         import joblib
 
         return joblib.load(io.BytesIO(data)), record
+
+
+@dataclass(frozen=True)
+class SlotTenure:
+    """One time a model version started serving a slot (as its champion), and why."""
+
+    model: str
+    version: str
+    sha256: str
+    served_at: str
+    reason: str
+
+
+class SlotRegistry:
+    """Which member model version serves a serving slot (its champion), and since when, in
+    `models/<slot>/slot.json`; the versions themselves live in their models' registries."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.index_path = directory / "slot.json"
+
+    def _index(self) -> dict[str, Any]:
+        if not self.index_path.exists():
+            return {"history": []}
+        return json.loads(self.index_path.read_text(encoding="utf-8"))
+
+    def history(self) -> list[SlotTenure]:
+        """Every champion in the order it started serving (a version may come back: a rollback)."""
+        return [SlotTenure(**entry) for entry in self._index()["history"]]
+
+    def champion(self) -> SlotTenure | None:
+        history = self.history()
+        return history[-1] if history else None
+
+    def serve(self, model: str, version: str, sha256: str, reason: str) -> SlotTenure:
+        """Make `model`'s `version` the slot's champion from now on (the index swap is atomic)."""
+        tenure = SlotTenure(model, version, sha256, dt.datetime.now(dt.UTC).isoformat(), reason)
+        with _locked_index(self.directory, self.index_path, self._index) as index:
+            index["history"].append(asdict(tenure))
+        return tenure
+
+    def serving_history(self) -> list[tuple[dt.datetime, dt.datetime | None, SlotTenure]]:
+        """Who served when: (from, until or None for the champion, tenure), oldest first."""
+        return _spans([(tenure.served_at, tenure) for tenure in self.history()])
+
+    def served_during(self, start: dt.datetime, end: dt.datetime) -> list[SlotTenure]:
+        """The champions at any moment in [start, end), in the order they served."""
+        return _during(self.serving_history(), start, end)
