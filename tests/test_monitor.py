@@ -43,6 +43,7 @@ def write_events(path: Path, shifted_days: set[str] = SHIFTED, days: int = DAYS)
         if shifted:  # the relation to the label broke too: higher values now mean the other class
             label = int(value < 14)
         rows.append(f"{i},{day},{grp},{value:.3f},{noise.normal(50, 10):.3f},{label}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(rows) + "\n")
     tmp.replace(path)
