@@ -175,3 +175,61 @@ def test_the_prepared_wasserstein_distance_is_scipys_with_ties_and_tiny_samples(
     prepared = prepare_reference(pl.DataFrame({"x": np.concatenate([ref, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])}))["x"]
     everything = np.concatenate([ref, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
     assert wasserstein_distance(prepared, cur) == pytest.approx(stats.wasserstein_distance(everything, cur), rel=1e-9)
+
+
+def ks_p(reference: object, current: object) -> float:
+    return float(stats.ks_2samp(reference, current).pvalue)  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def chi2_p(table: np.ndarray) -> float:
+    return float(stats.chi2_contingency(table, correction=False).pvalue)  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def test_tiny_references_constant_batches_and_non_finite_values_against_scipy() -> None:
+    # a six-value reference: still numeric (more than 5 distinct values), KS exactly scipy's
+    tiny = np.array([1.0, 2.5, 3.0, 4.5, 5.0, 7.0])
+    batch = RNG.normal(4, 2, 40)
+    result = _judge(pl.Series("x", tiny), pl.Series("x", batch))
+    assert (result.kind, result.test) == ("numeric", "ks")
+    assert result.score == pytest.approx(ks_p(tiny, batch), rel=1e-12)
+    # a constant batch against a spread reference: KS and normalized Wasserstein are scipy's
+    ref = RNG.normal(0, 1, 400)
+    constant = np.full(25, 0.3)
+    ks = _judge(pl.Series("x", ref), pl.Series("x", constant))
+    assert ks.score == pytest.approx(ks_p(ref, constant), rel=1e-12) and ks.drifted
+    big_ref = RNG.normal(0, 1, 2000)
+    ws = _judge(pl.Series("x", big_ref), pl.Series("x", constant))
+    assert ws.score == pytest.approx(stats.wasserstein_distance(big_ref, constant) / np.std(big_ref), rel=1e-9)
+    # NaN, infinities and nulls are left out on both sides: the p-value is scipy's on the finite values
+    dirty = pl.Series("x", [*batch.tolist(), float("nan"), float("inf"), None], dtype=pl.Float64)
+    clean = _judge(pl.Series("x", tiny), dirty)
+    assert clean.current_rows == len(batch)
+    assert clean.score == pytest.approx(ks_p(tiny, batch), rel=1e-12)
+    # a two-row categorical reference: the Z test, equal to scipy's 2x2 chi-square without correction
+    two = _judge(pl.Series("g", ["a", "b"]), pl.Series("g", ["a"] * 30 + ["b"] * 10))
+    oracle = chi2_p(np.array([[1, 1], [30, 10]]))
+    assert two.test == "z" and two.score == pytest.approx(oracle, rel=1e-9)
+    # one row scored: judged, against scipy
+    single = _judge(pl.Series("x", ref), pl.Series("x", [5.0]))
+    assert single.score == pytest.approx(ks_p(ref, [5.0]), rel=1e-12)
+
+
+def test_an_all_null_column_and_unseen_categories_count_in_the_dataset_share() -> None:
+    reference = pl.DataFrame(
+        {"x": RNG.normal(0, 1, 300), "g": RNG.choice(["a", "b", "c"], 300), "y": RNG.normal(0, 1, 300)}
+    )
+    current = pl.DataFrame(
+        {
+            "x": pl.Series([None] * 50, dtype=pl.Float64),  # the feed lost the column's values
+            "g": RNG.choice(["a", "b", "z"], 50),  # a category the reference never saw
+            "y": RNG.normal(0, 1, 50),
+        }
+    )
+    (day,) = drift_by_batch(reference, current, pl.Series(["d"] * 50), DriftSettings(), ["d"])
+    by_column = {c.column: c for c in day.columns}
+    assert (by_column["x"].test, by_column["x"].drifted) == ("null_share", True)
+    assert (by_column["g"].test, by_column["g"].score, by_column["g"].drifted) == ("chisquare", 0.0, True)
+    assert by_column["g"].note == "unseen categories: z"
+    oracle = ks_p(reference["y"].to_numpy(), current["y"].to_numpy())
+    assert by_column["y"].score == pytest.approx(oracle, rel=1e-12)
+    assert day.share == pytest.approx((2 + (oracle < 0.05)) / 3) and day.drifted

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -25,33 +26,69 @@ from tests.synthetic import OWNER
 START = dt.date(2024, 1, 1)
 DAYS = 40
 SHIFTED = {"2024-02-08", "2024-02-09"}  # the last two days: value moved, group mix changed
+EVENT_COLUMNS = {"id": "int", "day": "date", "grp": "string", "value": "float", "amount": "float", "label": "int"}
 
 
-def write_line(root: Path, monitor: dict | None = None) -> Path:
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(3)
-    rows = ["id,day,grp,value,label"]
-    for i in range(DAYS * 30):
+def write_events(path: Path, shifted_days: set[str] = SHIFTED, days: int = DAYS) -> None:
+    """30 events a day; on `shifted_days` the value moves, the group mix changes and the label
+    relation breaks. `amount` (noise) draws from its own generator: the other columns do not move."""
+    rng, noise = np.random.default_rng(3), np.random.default_rng(5)
+    rows = ["id,day,grp,value,amount,label"]
+    for i in range(days * 30):
         day = START + dt.timedelta(days=i // 30)
-        shifted = str(day) in SHIFTED
+        shifted = str(day) in shifted_days
         value = float(rng.normal(14 if shifted else 10, 3))
         grp = rng.choice(["A", "B", "C"], p=[0.1, 0.1, 0.8] if shifted else [0.4, 0.4, 0.2])
         label = int(value + rng.normal(0, 2) > 11)
         if shifted:  # the relation to the label broke too: higher values now mean the other class
             label = int(value < 14)
-        rows.append(f"{i},{day},{grp},{value:.3f},{label}")
-    (root / "events.csv").write_text("\n".join(rows) + "\n")
+        rows.append(f"{i},{day},{grp},{value:.3f},{noise.normal(50, 10):.3f},{label}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(rows) + "\n")
+    tmp.replace(path)
+
+
+def write_suites(folder: Path) -> None:
+    """Gates on the source (its schema), the feature set and the scores (not null, in [0, 1])."""
+    from tests.synthetic import features_suite, key_expectations, scores_suite, suite
+
+    schema = ("expect_table_columns_to_match_set", {"column_set": list(EVENT_COLUMNS)}, "critical")
+    expectations: list[Any] = [*key_expectations("id"), schema]
+    raw = suite("raw.events", expectations)
+    for name, content in (
+        ("raw.events", raw),
+        ("event_features", features_suite("event_features")),
+        ("label_scores", scores_suite("label_scores")),
+    ):
+        (folder / f"{name}.json").write_text(json.dumps(content))
+
+
+def write_line(
+    root: Path,
+    monitor: dict | None = None,
+    gated: bool = False,
+    features: tuple[str, ...] = ("grp", "value"),
+    end: str = "2024-02-04",
+    estimator: str = "LogisticRegression",
+) -> Path:
+    """The synthetic line; `gated`: with GX suites on the source, the features and the scores."""
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "events.csv").exists():
+        write_events(root / "events.csv")
     specs = root / "lines" / "synth"
-    specs.mkdir(parents=True)
-    (root / "expectations" / "synth").mkdir(parents=True)
+    specs.mkdir(parents=True, exist_ok=True)
+    (root / "expectations" / "synth").mkdir(parents=True, exist_ok=True)
+    if gated:
+        write_suites(root / "expectations" / "synth")
     (root / "factory.yaml").write_text("lines: [synth]\n")
     model = {
         "description": "Predicts the label.",
         "owner": OWNER,
         "features": {"event_features": "all"},
         "target": {"column": "label", "op": "eq", "value": 1},
-        "estimator": {"name": "LogisticRegression"},
-        "split": {"train_days": 25, "test_days": 10, "end": "2024-02-04"},
+        "estimator": {"name": estimator},
+        "split": {"train_days": 25, "test_days": 10, "end": end},
         "seed": 1,
         **({"monitor": monitor} if monitor else {}),
     }
@@ -69,7 +106,7 @@ def write_line(root: Path, monitor: dict | None = None) -> Path:
                 "file": str(root / "events.csv"),
                 "primary_key": ["id"],
                 "partition": {"partitions": "daily", "date_column": "day"},
-                "columns": {"id": "int", "day": "date", "grp": "string", "value": "float", "label": "int"},
+                "columns": EVENT_COLUMNS,
             }
         },
         "feature_sets": {
@@ -81,7 +118,7 @@ def write_line(root: Path, monitor: dict | None = None) -> Path:
                 "timestamp": "day",
                 "labels": ["label"],
                 "partitions": "daily",
-                "features": {"grp": "grp", "value": "value"},
+                "features": {name: name for name in features},
             }
         },
         "models": {"label_model": model},
@@ -223,13 +260,13 @@ def test_declared_error_severity_a_disabled_monitor_and_a_wrong_column(tmp_path:
         load_line(write_line(tmp_path / "bad", {"drift": {"columns": ["valu"], "tests": {"grp": "psi"}}}))
     assert str(caught.value) == (
         f"{tmp_path}/bad/lines/synth/line.yaml: models.label_model.monitor.drift.columns[0]: "
-        "'valu' is not an input of the model (inputs: grp, value) (line 60)"
+        "'valu' is not an input of the model (inputs: grp, value) (line 61)"
     )
     with pytest.raises(SpecError) as caught:
         load_line(write_line(tmp_path / "metric", {"performance": {"tolerance": {"rmse": 0.1}}}))
     assert str(caught.value).endswith(
         "models.label_model.monitor.performance.tolerance.rmse: 'rmse' is not among the model's metrics "
-        "(roc_auc, log_loss, precision, recall, f1, accuracy, brier) (line 60)"
+        "(roc_auc, log_loss, precision, recall, f1, accuracy, brier) (line 61)"
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from factory_dagster.gates.gate import GATE_CHECK
+from factory_dagster.gates.publish import WINDOW_ROWS
 from factory_dagster.gates.suites import Suite
 from factory_dagster.products.kind import LINE_TAG
 from factory_dagster.products.metadata import metadata_values
@@ -54,6 +55,17 @@ class CheckRun:
     passed: bool
     severity: str
     description: str = ""
+    run_id: str = ""
+
+
+@dataclass
+class StepRun:
+    """How long the step that built an asset took in one run, and the rows it handled (Mon6)."""
+
+    run_id: str
+    timestamp: float
+    seconds: float
+    rows: int | None
 
 
 @dataclass
@@ -84,6 +96,7 @@ class AssetNode:
     history: list[dict[str, Any]] = field(default_factory=list)  # models: recent trainings, newest first
     step: str | None = None  # the execution step (op) that builds it; a dbt step builds many
     check_history: dict[str, list[CheckRun]] = field(default_factory=dict)  # newest first
+    step_runs: list[StepRun] = field(default_factory=list)  # models and predictions: newest first
 
     def check_of(self, kind: str) -> CheckInfo | None:
         """Its check of that kind (a `drift` monitor, the `promotion`, ...), if it has one."""
@@ -260,13 +273,47 @@ def _history(instance: dg.DagsterInstance, node: AssetNode, asset_key: dg.AssetK
         )
         runs = [
             CheckRun(
-                r.create_timestamp, r.evaluation.passed, r.evaluation.severity.value, r.evaluation.description or ""
+                r.create_timestamp,
+                r.evaluation.passed,
+                r.evaluation.severity.value,
+                r.evaluation.description or "",
+                r.run_id,
             )
             for r in records
             if isinstance(r.evaluation, dg.AssetCheckEvaluation)
         ]
         if runs:
             node.check_history[check.name] = runs
+    if node.role in ("model", "predictions") and node.step is not None:
+        node.step_runs = _step_runs(instance, asset_key, node.step)
+
+
+STEP_RUNS_READ = 100  # materializations read back for step durations (a range run writes one per day)
+
+
+def _rows(metadata: dict[str, Any]) -> int | None:
+    """Rows a run's step handled: a model's training and test rows, else the run's window or the table."""
+    if "train_rows" in metadata:
+        return int(metadata["train_rows"]) + int(metadata.get("test_rows", 0))
+    rows = metadata.get(WINDOW_ROWS, metadata.get("dagster/row_count"))
+    return int(rows) if rows is not None else None
+
+
+def _step_runs(instance: dg.DagsterInstance, asset_key: dg.AssetKey, step: str) -> list[StepRun]:
+    """The step's duration in each recent run that materialized the asset (from Dagster's step
+    stats), with the rows it handled, newest first; runless records (a rollback) have no step."""
+    runs: dict[str, StepRun] = {}
+    for record in instance.fetch_materializations(asset_key, limit=STEP_RUNS_READ).records:
+        if record.run_id in runs or not record.run_id or record.asset_materialization is None:
+            continue
+        stats = instance.get_run_step_stats(record.run_id, step_keys=[step])
+        timed = [s for s in stats if s.start_time is not None and s.end_time is not None]
+        if not timed:
+            continue
+        seconds = sum(s.end_time - s.start_time for s in timed)  # type: ignore[operator]
+        rows = _rows(metadata_values(record.asset_materialization.metadata))
+        runs[record.run_id] = StepRun(record.run_id, record.timestamp, seconds, rows)
+    return sorted(runs.values(), key=lambda r: -r.timestamp)
 
 
 def build_graph(

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from factory_dagster.gates.gate import GATE_CHECK
 from factory_dagster.lineage.graph import (
     DISTRIBUTION_EXPECTATIONS,
     AssetNode,
+    CheckRun,
     FactoryGraph,
+    StepRun,
 )
+from factory_dagster.products.model import model_inputs
 from factory_dagster.products.predictions import SCORE
 
 SECTIONS = ("data", "model", "infrastructure", "monitoring")
@@ -30,6 +35,10 @@ BANDS = (
     (math.inf, "exceptional"),
 )
 FORBIDDEN_TAGS = ("deprecated", "experimental", "pii")
+FEATURE_LEAD_TIME = dt.timedelta(days=7)  # D6: a feature added reaches a served version within this
+REGRESSION_FACTOR = 2.0  # Mon6: a step slower per row than this times its usual is a regression
+COMPARABLE_ROWS = 2.0  # Mon6: runs compared handled between half and twice the latest run's rows
+SCORE_EXPECTATIONS = ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
 
 
 @dataclass
@@ -103,6 +112,19 @@ class Context:
             f for f in self.model.metadata.get("factory/features", "").split(", ") if f
         ]
 
+    @property
+    def trainings(self) -> list[dict]:
+        """The recorded trainings, newest first (a rollback is recorded too, but trained nothing)."""
+        return [t for t in self.model.history if "train_rows" in t["metadata"]]
+
+
+def _when(timestamp: float) -> str:
+    return f"{dt.datetime.fromtimestamp(timestamp, dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _verdict(run: CheckRun) -> str:
+    return "passed" if run.passed else f"failed ({run.severity}): {run.description[:100]}"
+
 
 Score = tuple[float, str]
 TESTS: list[tuple[str, str, str, Callable[[Context], Score]]] = []
@@ -173,10 +195,35 @@ def d5(c: Context) -> Score:
 
 @test("D6", "data", "New features can be added quickly")
 def d6(c: Context) -> Score:
-    return (
-        0.5,
-        "a feature is a YAML entry from the building-block vocabulary (README: Adding a feature); lead time not measured",
+    """From the training history: the inputs each recorded training used. A feature added between
+    two trainings reached a served version within their interval (an upper bound of its lead time:
+    had the spec declared it earlier, the earlier training would have used it)."""
+    trainings = c.trainings
+    if not trainings:
+        return 0.0, "no training recorded: no feature has reached a served version"
+    used = [set(t["metadata"].get("feature_importance") or {}) for t in trainings]
+    pending = [f for f in model_inputs(c.graph.spec, c.spec) if f not in used[0]]
+    if pending:
+        return 0.5, (
+            f"declared but in no trained version yet: {', '.join(pending)} "
+            f"(the last training, {_when(trainings[0]['timestamp'])}, used {len(used[0])} inputs)"
+        )
+    for newer, older, after, before in zip(used, used[1:], trainings, trainings[1:], strict=False):
+        if added := sorted(newer - older):
+            lead = dt.timedelta(seconds=after["timestamp"] - before["timestamp"])
+            within = lead <= FEATURE_LEAD_TIME
+            return (1.0 if within else 0.5), (
+                f"{', '.join(added)} added: served by the training of {_when(after['timestamp'])}, "
+                f"{_hours(lead)} after the one without it ({'within' if within else 'beyond'} {FEATURE_LEAD_TIME.days} days)"
+            )
+    return 0.5, (
+        f"no feature added across {len(trainings)} recorded training(s): lead time not measured yet "
+        "(a feature is one YAML entry from the building-block vocabulary)"
     )
+
+
+def _hours(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
 
 
 @test("D7", "data", "All input feature code is tested")
@@ -332,22 +379,66 @@ def i7(c: Context) -> Score:
 # --- Monitoring -------------------------------------------------------------------------------
 @test("Mon1", "monitoring", "Dependency changes result in notification")
 def mon1(c: Context) -> Score:
-    sources = sorted(k for k in c.graph.upstream(c.model.key) if c.graph.nodes[k].role == "source")
+    """From the gates' record on the raw sources upstream: a changed dependency (schema, types,
+    codes, volumes) fails a source's gate, which stops everything downstream and shows in the UI;
+    that notification exists only where a gate has run and recorded its verdicts."""
+    sources = [c.graph.nodes[k] for k in sorted(c.graph.upstream(c.model.key)) if c.graph.nodes[k].role == "source"]
+    if not sources:
+        return 0.0, "no raw source upstream of the model"
+    ungated = [n.key for n in sources if n.check_of("gate") is None]
+    if len(ungated) == len(sources):
+        return 0.0, f"no gate on {', '.join(ungated)}: a changed source notifies no one"
+    if ungated:
+        return 0.5, f"no gate on {', '.join(ungated)}: a change there notifies no one"
+    silent = [n.key for n in sources if n.last_run("gate") is None]
+    if silent:
+        return 0.5, f"gated but no gate evaluation recorded yet on {', '.join(silent)}"
     watched = {s.source for s in c.graph.spec.sensors.values()}
-    covered = [k for k in sources if k.split("/", 1)[1] in watched or c.graph.nodes[k].freshness]
-    if sources and len(covered) == len(sources):
-        return 1.0, "every raw source is watched by a sensor or a freshness policy"
-    if covered:
-        return 0.5, f"watched: {', '.join(covered)}; not watched: {', '.join(k for k in sources if k not in covered)}"
-    return 0.0, "no raw source is watched"
+    summary = "; ".join(
+        f"{n.key}: {len(n.check_history[GATE_CHECK])} evaluation(s), last {_verdict(n.last_run('gate'))}"  # type: ignore[arg-type]
+        + (" (a landing sensor watches it)" if n.key.split("/", 1)[-1] in watched else "")
+        for n in sources
+    )
+    return 1.0, f"every raw source's gate ran and recorded its verdicts: {summary}"
 
 
 @test("Mon2", "monitoring", "Data invariants hold in training and serving inputs")
 def mon2(c: Context) -> Score:
-    served_from = set(c.spec.features)
-    if c.predictions and all(n.gated for n in c.feature_sets):
-        return 1.0, f"training and serving read the same gated feature sets ({', '.join(sorted(served_from))})"
-    return 0.0, "serving inputs are not validated like training inputs"
+    """From the gates' record on the model's feature sets: the evaluation that preceded the last
+    training (its inputs) and the latest one (the inputs scored since) both held."""
+    trainings = c.trainings
+    if not c.predictions:
+        return 0.0, "the model scores nothing: no serving inputs"
+    if not trainings:
+        return 0.0, "no training recorded"
+    trained_at = trainings[0]["timestamp"]
+    found: list[str] = []
+    for node in c.feature_sets:
+        if node.check_of("gate") is None:
+            return 0.0, f"{node.key} has no gate: its invariants are checked neither in training nor in serving"
+        runs = node.check_history.get(GATE_CHECK, [])
+        training = max((r for r in runs if r.timestamp <= trained_at), key=lambda r: r.timestamp, default=None)
+        serving = max(runs, key=lambda r: r.timestamp, default=None)
+        if training is None or serving is None:
+            return 0.5, f"no gate evaluation of {node.key} before the training of {_when(trained_at)}"
+        for side, run in (("training", training), ("serving", serving)):
+            if not run.passed:
+                return (
+                    0.5,
+                    f"the {side} inputs of {node.key} broke its invariants ({_when(run.timestamp)}): {_verdict(run)}",
+                )
+        if serving is training:
+            found.append(
+                f"{node.key}: one gate evaluation ({_when(serving.timestamp)}) covered the training and scored inputs"
+            )
+        else:
+            found.append(
+                f"{node.key}: passed before the training ({_when(training.timestamp)}) and on the latest inputs "
+                f"({_when(serving.timestamp)})"
+            )
+    if not found:
+        return 0.0, "the model reads no gated feature set"
+    return 1.0, "; ".join(found)
 
 
 @test("Mon3", "monitoring", "Training and serving features compute the same values")
@@ -383,24 +474,71 @@ def mon4(c: Context) -> Score:
 
 @test("Mon5", "monitoring", "The model is numerically stable")
 def mon5(c: Context) -> Score:
-    checked = [
+    """From the last training's recorded metrics (all finite) and the predictions gates' record
+    (scores checked not null and within range, and passing)."""
+    trainings = c.trainings
+    if not trainings:
+        return 0.0, "no training recorded"
+    metrics = {k: v for k, v in trainings[0]["metadata"].items() if k.startswith("metric/")}
+    broken = sorted(k for k, v in metrics.items() if not math.isfinite(float(v)))
+    if broken:
+        return 0.0, f"the training of {_when(trainings[0]['timestamp'])} recorded non-finite {', '.join(broken)}"
+    trained = f"the last training recorded {len(metrics)} finite metrics"
+    unchecked = [
         p.key
         for p in c.predictions
-        if p.suite is not None
-        and any(
-            e.type in ("expect_column_values_to_be_between", "expect_column_values_to_not_be_null")
-            and e.kwargs.get("column") == SCORE
-            for e in p.suite.expectations
-        )
+        if p.check_of("gate") is None
+        or not any(e.type in SCORE_EXPECTATIONS and e.kwargs.get("column") == SCORE for e in p.suite.expectations)  # type: ignore[union-attr]
     ]
-    if checked and len(checked) == len(c.predictions):
-        return 1.0, "scores are gated not null and within range; promotion refuses non-finite metrics"
-    return 0.0, "scores are not checked for NaN or range"
+    if not c.predictions or unchecked:
+        return 0.5, f"{trained}; scores of {', '.join(unchecked) or 'no predictions'} are not gated for NaN or range"
+    for p in c.predictions:
+        run = p.last_run("gate")
+        if run is None:
+            return 0.5, f"{trained}; the score gate of {p.key} has not run yet"
+        if not run.passed:
+            return 0.5, f"{trained}; the score gate of {p.key} {_verdict(run)}"
+    return (
+        1.0,
+        f"{trained}; the last score gates of {', '.join(p.key for p in c.predictions)} passed (not null, in range)",
+    )
 
 
 @test("Mon6", "monitoring", "The model has not experienced a regression in computing performance")
 def mon6(c: Context) -> Score:
-    return 0.0, "training and scoring durations are recorded by Dagster but not compared over time"
+    """From Dagster's step statistics: the latest training's and scoring's seconds per 1,000 rows
+    against the median of earlier runs that handled a comparable number of rows."""
+    states: dict[str, list[str]] = {"regressed": [], "within": [], "alone": [], "untimed": []}
+    for node in (c.model, *c.predictions):
+        state, figure = _step_regression(node.step_runs)
+        states[state].append(f"{node.key} {figure}".rstrip())
+    if states["regressed"]:
+        return 0.5, "computing performance regressed: " + "; ".join(states["regressed"])
+    if not states["within"] and not states["alone"]:
+        return 0.0, "no timed run recorded"
+    evidence = "; ".join(states["within"] + states["alone"])
+    if states["untimed"]:
+        evidence += f"; no timed run of {', '.join(s.split()[0] for s in states['untimed'])}"
+    return (1.0 if not states["alone"] and not states["untimed"] else 0.5), evidence
+
+
+def _step_regression(runs: list[StepRun]) -> tuple[str, str]:
+    """(regressed | within | alone | untimed, the measured figures) of the newest timed run."""
+    timed = [(r, r.rows) for r in runs if r.rows]
+    if not timed:
+        return "untimed", ""
+    (latest, rows), *earlier = timed
+    rate = latest.seconds / rows * 1000
+    comparable = [r.seconds / n * 1000 for r, n in earlier if rows / COMPARABLE_ROWS <= n <= rows * COMPARABLE_ROWS]
+    figure = f"{rate:.3f} s per 1,000 rows ({latest.seconds:.1f} s, {rows} rows)"
+    if not comparable:
+        return "alone", f"{figure}: no earlier run of its size to compare with yet"
+    usual = statistics.median(comparable)
+    slower = rate > REGRESSION_FACTOR * usual
+    return ("regressed" if slower else "within"), (
+        f"{figure} {'>' if slower else '<='} {REGRESSION_FACTOR:g} x the median {usual:.3f} "
+        f"of {len(comparable)} earlier run(s) of its size"
+    )
 
 
 @test("Mon7", "monitoring", "The model has not experienced a regression in prediction quality")
