@@ -154,6 +154,10 @@ class ModelKind(BuildableKind):
     def build(self, spec: FactorySpec, names: list[str], context: BuildContext) -> list[dg.AssetsDefinition]:
         return [build_model_asset(spec, name) for name in names]
 
+    def stored(self, spec: FactorySpec, name: str, home: FactoryHome) -> bool:
+        """A model is built when its registry serves a version."""
+        return model_registry(home, name).current() is not None
+
 
 KIND = ModelKind()
 
