@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -91,8 +92,9 @@ Built = Callable[[dg.AssetKey], bool]  # whether the home holds an asset
 def built_in(home: FactoryHome, specs: Sequence[FactorySpec], instance: dg.DagsterInstance) -> Built:
     """Whether `home` holds an asset: Dagster recorded a materialization of it, or its output is
     where its kind keeps it (a warehouse relation, a model's registry), as in a home whose Dagster
-    instance was reset or not copied."""
+    instance was reset or not copied. Each key is looked up once."""
 
+    @functools.cache
     def built(key: dg.AssetKey) -> bool:
         if instance.get_latest_materialization_event(key) is not None:
             return True
