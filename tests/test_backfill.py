@@ -64,8 +64,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def backfill(root: Path, home: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    args = ["backfill", "--start", str(FIRST), "--end", str(LAST), "--no-prepare", "--home", str(home)]
+def backfill(
+    root: Path,
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+    *extra: str,
+    window: tuple[dt.date, dt.date] = (FIRST, LAST),
+) -> tuple[int, str]:
+    args = ["backfill", "--start", str(window[0]), "--end", str(window[1]), "--no-prepare", "--home", str(home)]
     code = main([*args, "--root", str(root), "--line", LINE, *extra])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
@@ -104,6 +110,16 @@ def test_a_backfill_from_nothing_builds_the_unpartitioned_upstreams_once_first(
     code, out = backfill(root, copy, capsys)
     assert code == 0, out
     assert "First, once" not in out
+
+    day = LAST + dt.timedelta(days=2)  # another window: dbt re-parses only the model reading it
+    code, out = backfill(root, home, capsys, window=(day, day))
+    assert code == 0, out
+    (run,) = sorted((home / "dbt" / "runs").glob(f"{LINE}_dbt_daily_models-*"), key=lambda p: p.stat().st_mtime)[-1:]
+    log = (run / "dbt.log").read_text()
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed." in log
+    assert query(home, "select count(*) from raw.readings") == [
+        (readings.filter(pl.col("day").is_between(FIRST, LAST) | (pl.col("day") == day)).height,)
+    ]
 
 
 def test_a_partitioned_upstream_never_built_is_named_not_run(
