@@ -1,8 +1,10 @@
-{#- A predicate selecting the partition window passed as --vars min_date/max_date (inclusive).
-    Without vars it selects everything, so a plain `dbt build` rebuilds the whole table. -#}
+{#- A predicate selecting the partition window (inclusive): --vars min_date/max_date, else the
+    environment's FACTORY_MIN_DATE/FACTORY_MAX_DATE, which the factory sets (dbt re-parses only
+    the files that read a changed env var, where new --vars make it parse the whole project).
+    Without either it selects everything, so a plain `dbt build` rebuilds the whole table. -#}
 {% macro partition_window(column) -%}
-  {%- set min_date = var('min_date', none) -%}
-  {%- set max_date = var('max_date', none) -%}
+  {%- set min_date = var('min_date', none) or env_var('FACTORY_MIN_DATE', '') -%}
+  {%- set max_date = var('max_date', none) or env_var('FACTORY_MAX_DATE', '') -%}
   {%- if min_date and max_date -%}
     {{ column }} between cast('{{ min_date }}' as date) and cast('{{ max_date }}' as date)
   {%- elif min_date or max_date -%}

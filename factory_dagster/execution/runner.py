@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
 from factory_dagster.automation.partitions import RANGE_END, RANGE_START, check_range
+from factory_dagster.compat import AssetGraph
 from factory_dagster.execution.report import RunReport, build_report
 from factory_dagster.lineage.graph import REPORT_GROUP
+from factory_dagster.products.kind import BuildableKind
+from factory_dagster.spec import FactorySpec
+from factory_dagster.spec.product import ProductKind
+from factory_dagster.storage.home import FactoryHome
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Names a `factory` run before Dagster gives it an id (`execute_job` picks its own): the progress
@@ -61,6 +68,110 @@ def partition_tags(
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
     return {RANGE_START: start, RANGE_END: end}
+
+
+@dataclass
+class Prerequisites:
+    """Upstreams of a partition range, outside it, that were never materialized in the home.
+
+    `buildable` need no partition (raw tables, staging models, dimensions): one run before the
+    range builds them. The others are partitioned or computed from partitioned assets (a model
+    trained on a feature set) and cannot come first; `needing` maps each to the selected keys that
+    read it.
+    """
+
+    buildable: list[dg.AssetKey] = field(default_factory=list)
+    needing: dict[dg.AssetKey, list[dg.AssetKey]] = field(default_factory=dict)
+
+    @property
+    def left_out(self) -> list[dg.AssetKey]:
+        """The selected keys a range run cannot build before a blocked prerequisite is."""
+        return sorted({key for keys in self.needing.values() for key in keys})
+
+
+Built = Callable[[dg.AssetKey], bool]  # whether the home holds an asset
+
+
+def built_in(home: FactoryHome, specs: Sequence[FactorySpec], instance: dg.DagsterInstance) -> Built:
+    """Whether `home` holds an asset: Dagster recorded a materialization of it, or its output is
+    where its kind keeps it (a warehouse relation, a model's registry), as in a home whose Dagster
+    instance was reset or not copied. Each key is looked up once."""
+
+    @functools.cache
+    def built(key: dg.AssetKey) -> bool:
+        if instance.get_latest_materialization_event(key) is not None:
+            return True
+        for spec in specs:
+            if (product := spec.product_of_key(key.to_user_string())) is not None:
+                return _stored(home, spec, *product)
+        return False
+
+    return built
+
+
+def _stored(home: FactoryHome, spec: FactorySpec, kind: ProductKind, name: str) -> bool:
+    if kind.readable:
+        return relation_exists(home, kind.relation(spec, name))  # type: ignore[attr-defined]  # readable kinds have one
+    return isinstance(kind, BuildableKind) and bool(kind.stored(spec, name, home))
+
+
+def relation_exists(home: FactoryHome, relation: str) -> bool:
+    """Whether the warehouse can select from `relation` (never creating the warehouse)."""
+    import duckdb  # lazy: the warehouse is probed only for what Dagster has no record of
+
+    from factory_dagster.storage.warehouse import connect
+
+    if not home.warehouse.exists():
+        return False
+    with connect(home.warehouse) as con:
+        try:
+            con.execute(f"select * from {relation} limit 0")
+        except duckdb.CatalogException:
+            return False
+    return True
+
+
+def missing_prerequisites(defs: dg.Definitions, keys: list[dg.AssetKey], built: Built) -> Prerequisites:
+    """What a range run over `keys` reads from outside `keys` that the home does not hold."""
+    graph = defs.resolve_asset_graph()
+    found = Prerequisites()
+    for key in sorted(_never_built(graph, built, keys)):
+        if _needs_partitions(graph, key):
+            found.needing[key] = sorted(k for k in keys if key in dg.AssetSelection.assets(k).upstream().resolve(graph))
+        else:
+            found.buildable.append(key)
+    while found.buildable:  # whole steps, and what those read that is missing too
+        wider = _whole_steps(graph, found.buildable)
+        wider |= _never_built(graph, built, sorted(wider))
+        if wider == set(found.buildable):
+            break
+        found.buildable = sorted(wider)
+    return found
+
+
+def _never_built(graph: AssetGraph, built: Built, keys: list[dg.AssetKey]) -> set[dg.AssetKey]:
+    """Materializable upstreams of `keys`, outside them, that the home does not hold."""
+    upstream = dg.AssetSelection.assets(*keys).upstream().resolve(graph) - set(keys)
+    return {key for key in upstream if key in graph.materializable_asset_keys and not built(key)}
+
+
+def _needs_partitions(graph: AssetGraph, key: dg.AssetKey) -> bool:
+    ancestors = dg.AssetSelection.assets(key).upstream().resolve(graph)
+    return any(graph.get(a).partitions_def is not None for a in ancestors)
+
+
+def _whole_steps(graph: AssetGraph, keys: list[dg.AssetKey]) -> set[dg.AssetKey]:
+    """`keys` and the other assets of their steps, when those need no partition.
+
+    A whole dbt step runs with its own selection and exclusions; a part of one runs as a list of
+    models, whose tests dbt then selects eagerly, including a relationship test on a partitioned
+    model that is not built yet (`Table with name fct_flights does not exist`).
+    """
+    wanted = set(keys)
+    for assets_def in graph.assets_defs:
+        if wanted & set(assets_def.keys) and not any(_needs_partitions(graph, k) for k in assets_def.keys):
+            wanted.update(assets_def.keys)
+    return wanted
 
 
 def step_assets(defs: dg.Definitions, keys: list[dg.AssetKey]) -> dict[str, list[str]]:

@@ -19,6 +19,7 @@ from factory_dagster.gates.gate import Gate
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.product import ProductKind, ProductSpec
 from factory_dagster.spec.time import PartitionsSpec
+from factory_dagster.storage.home import FactoryHome
 
 LINE_TAG = "factory/line"  # on every asset of a line: which line declared it
 ColumnDeps = dict[str, list[tuple[str, str]]]  # column → [(upstream asset key, upstream column)]
@@ -34,6 +35,11 @@ class BuildContext:
 
 class BuildableKind(ProductKind):
     """A product kind that also builds its Dagster assets (and says where its columns come from)."""
+
+    def stored(self, spec: FactorySpec, name: str, home: FactoryHome) -> bool | None:
+        """Whether `home` holds the product's output, for a kind that keeps it outside the
+        warehouse (a warehouse product is told by its relation); None when the kind cannot tell."""
+        return None
 
     def lineage(self, spec: FactorySpec, name: str) -> ColumnDeps:
         """Each output column's upstream (asset key, column) pairs; empty when not declared."""

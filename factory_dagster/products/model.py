@@ -97,6 +97,7 @@ class ModelSpec(ProductSpec):
     estimator: EstimatorSpec
     split: SplitSpec
     seed: int | None = None
+    max_train_rows: PositiveInt | None = None  # a time-stratified seeded sample bounds the training set
     metrics: list[Metric] = []
     promotion: PromotionSpec = PromotionSpec()
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
@@ -153,6 +154,10 @@ class ModelKind(BuildableKind):
 
     def build(self, spec: FactorySpec, names: list[str], context: BuildContext) -> list[dg.AssetsDefinition]:
         return [build_model_asset(spec, name) for name in names]
+
+    def stored(self, spec: FactorySpec, name: str, home: FactoryHome) -> bool:
+        """A model is built when its registry serves a version."""
+        return model_registry(home, name).current() is not None
 
 
 KIND = ModelKind()
@@ -551,6 +556,8 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
             "train_window": str(result.train_window),
             "test_window": str(result.test_window),
             "train_rows": result.train_rows,
+            "train_rows_available": result.train_rows_available,
+            "max_train_rows": model.max_train_rows if model.max_train_rows is not None else "none",
             "test_rows": result.test_rows,
             "training_data_sha256": result.data_sha256,
             "factory/code_version": version,

@@ -51,7 +51,7 @@ class TrainingResult:
     baseline_metrics: dict[str, float]
     train_window: Window
     test_window: Window
-    train_rows: int
+    train_rows: int  # the rows the model was fitted on
     test_rows: int
     positive_rate: float | None
     data_sha256: str
@@ -60,6 +60,7 @@ class TrainingResult:
     importances: dict[str, float] = field(default_factory=dict)
     slice_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     reference: pl.DataFrame | None = None  # training inputs and scores, for drift monitoring
+    train_rows_available: int = 0  # the train window's rows, before `max_train_rows` sampled them
 
 
 def library_versions() -> dict[str, str]:
@@ -96,6 +97,28 @@ def frame_sha256(frame: pl.DataFrame) -> str:
     buffer = io.BytesIO()
     frame.write_ipc_stream(buffer, compression="uncompressed")
     return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def stratified_sample(frame: pl.DataFrame, days: pl.Series, limit: int, seed: int | None) -> pl.DataFrame:
+    """`limit` rows of `frame` (all when it has no more), in frame order: each day (`days`, one
+    per row) keeps its share of `limit` rounded by largest remainder, so within one row of
+    proportional, and its rows are drawn at random, seeded."""
+    if frame.height <= limit:
+        return frame
+    counts = pl.DataFrame({"day": days}).group_by("day").len().sort("day")
+    rows = counts.get_column("len").to_numpy().astype(np.int64)
+    quota, remainder = np.divmod(rows * limit, frame.height)
+    quota[np.argsort(-remainder, kind="stable")[: limit - int(quota.sum())]] += 1
+    draw = np.random.default_rng(seed or 0).random(frame.height)
+    keep = (
+        pl.DataFrame({"day": days, "draw": draw})
+        .select(
+            pl.col("draw").rank("ordinal").over("day")
+            <= pl.col("day").replace_strict(counts.get_column("day"), quota, return_dtype=pl.Int64)
+        )
+        .to_series()
+    )
+    return frame.filter(keep)
 
 
 def _estimator(
@@ -238,6 +261,9 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
     in_window = lambda w: days.is_between(w.start, w.end)  # noqa: E731
     train = labelled.filter(in_window(train_window))
     test = labelled.filter(in_window(test_window))
+    available = train.height
+    if spec.max_train_rows is not None:
+        train = stratified_sample(train, train.get_column(timestamp).dt.date(), spec.max_train_rows, spec.seed)
     if train.is_empty() or test.is_empty():
         raise TrainingError(
             f"empty split: {train.height} training rows in {train_window}, {test.height} test rows in "
@@ -285,6 +311,7 @@ def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: 
         importances=_importances(pipeline, x_test, y_test, spec.task, ordered, spec.seed),
         slice_metrics=slices,
         reference=reference,
+        train_rows_available=available,
     )
 
 
