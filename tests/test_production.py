@@ -130,13 +130,12 @@ def step_intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple
 def raw_rows(production: Production, table: str) -> int | None:
     """Rows of a raw table in the active warehouse, None when it does not exist."""
     from factory_dagster.storage.home import FactoryHome
-    from factory_dagster.storage.warehouse import connect, table_exists
+    from factory_dagster.storage.warehouse import active_warehouse
 
-    with connect(FactoryHome(production.home).warehouse) as con:
-        if not table_exists(con, "raw", table):
-            return None
-        row = con.execute(f"select count(*) from raw.{table}").fetchone()
-        return int(row[0]) if row else 0
+    warehouse = active_warehouse(FactoryHome(production.home))
+    if not warehouse.table_exists("raw", table):
+        return None
+    return int(warehouse.read_arrow(f"select count(*) as n from raw.{table}").column("n")[0].as_py())
 
 
 def test_factory_profile_says_what_it_runs_against_and_keeps_the_password_out_of_files(

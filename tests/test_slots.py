@@ -90,37 +90,37 @@ def slot_entry(members: list[str], metric: str = "roc_auc") -> dict:
 def test_slot_spec_errors_name_the_file_key_reason_and_line(tmp_path: Path) -> None:
     assert errors_of(slot_line(tmp_path / "a", slot_entry(["label_model", "nope", "label_model"]))) == [
         "line.yaml: slots.label_slot.members[1]: unknown model 'nope' (known: label_model, label_stump, label_twin) "
-        "(line 96)",
-        "line.yaml: slots.label_slot.members[2]: 'label_model' is listed twice (line 97)",
+        "(line 97)",
+        "line.yaml: slots.label_slot.members[2]: 'label_model' is listed twice (line 98)",
     ]
     assert errors_of(slot_line(tmp_path / "b", slot_entry(["label_model", "label_stump"], "rmse"))) == [
         f"line.yaml: slots.label_slot.metric: 'rmse' is not among {member}'s metrics "
-        "(roc_auc, log_loss, precision, recall, f1, accuracy, brier) (line 97)"
+        "(roc_auc, log_loss, precision, recall, f1, accuracy, brier) (line 98)"
         for member in ("label_model", "label_stump")
     ]
     other_target = model({"event_features": ["value"]}, {"name": "LogisticRegression"})
     other_target["target"] = {"column": "label", "op": "eq", "value": 0}
     assert errors_of(slot_line(tmp_path / "c", slot_entry(["label_model", "label_zero"]), label_zero=other_target)) == [
         "line.yaml: slots.label_slot.members[1]: label_zero predicts label eq 0 but label_model predicts label eq 1: "
-        "a slot's members share one target (line 113)"
+        "a slot's members share one target (line 114)"
     ]
     specs = slot_line(tmp_path / "d", slot_entry(["label_model", "label_stump"]))
     spec = yaml.safe_load((specs / "line.yaml").read_text())
     spec["slots"]["second_slot"] = slot_entry(["label_twin", "label_model"])
     (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     assert errors_of(specs) == [
-        "line.yaml: slots.second_slot.members[1]: 'label_model' already competes in slot 'label_slot' (line 103)"
+        "line.yaml: slots.second_slot.members[1]: 'label_model' already competes in slot 'label_slot' (line 104)"
     ]
     spec["slots"] = {"label_model": slot_entry(["label_twin", "label_stump"])}  # a slot's name is an asset's
     (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     assert errors_of(specs) == [
-        "line.yaml: slots.label_model: duplicate key 'label_model': already used by a model (line 91)"
+        "line.yaml: slots.label_model: duplicate key 'label_model': already used by a model (line 92)"
     ]
     spec["slots"] = {SLOT: {**slot_entry(["label_model"]), "confidence": 1.5}}
     (specs / "line.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     assert errors_of(specs) == [
-        "line.yaml: slots.label_slot.members: a slot needs at least two members to compete (got 1) (line 94)",
-        "line.yaml: slots.label_slot.confidence: must be less than 1 (got 1.5) (line 97)",
+        "line.yaml: slots.label_slot.members: a slot needs at least two members to compete (got 1) (line 95)",
+        "line.yaml: slots.label_slot.confidence: must be less than 1 (got 1.5) (line 98)",
     ]
 
 

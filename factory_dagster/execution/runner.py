@@ -21,6 +21,7 @@ from factory_dagster.products.kind import BuildableKind
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.product import ProductKind
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.warehouse import active_warehouse
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Names a `factory` run before Dagster gives it an id (`execute_job` picks its own): the progress
@@ -111,24 +112,8 @@ def built_in(home: FactoryHome, specs: Sequence[FactorySpec], instance: dg.Dagst
 
 def _stored(home: FactoryHome, spec: FactorySpec, kind: ProductKind, name: str) -> bool:
     if kind.readable:
-        return relation_exists(home, kind.relation(spec, name))  # type: ignore[attr-defined]  # readable kinds have one
+        return active_warehouse(home).relation_exists(kind.relation(spec, name))  # type: ignore[attr-defined]  # readable kinds have one
     return isinstance(kind, BuildableKind) and bool(kind.stored(spec, name, home))
-
-
-def relation_exists(home: FactoryHome, relation: str) -> bool:
-    """Whether the warehouse can select from `relation` (never creating the warehouse)."""
-    import duckdb  # lazy: the warehouse is probed only for what Dagster has no record of
-
-    from factory_dagster.storage.warehouse import connect
-
-    if not home.warehouse.exists():
-        return False
-    with connect(home.warehouse) as con:
-        try:
-            con.execute(f"select * from {relation} limit 0")
-        except duckdb.CatalogException:
-            return False
-    return True
 
 
 def missing_prerequisites(defs: dg.Definitions, keys: list[dg.AssetKey], built: Built) -> Prerequisites:

@@ -70,6 +70,10 @@ class DuckDBWarehouse(Warehouse):
         with connect(self.path) as con:
             return con.sql(sql, params=list(params) if params else None).to_arrow_table()
 
+    def relation_exists(self, relation: str) -> bool:
+        """Never creates the warehouse file to answer."""
+        return self.path.exists() and super().relation_exists(relation)
+
     def table_exists(self, schema: str, table: str) -> bool:
         with connect(self.path) as con:
             return _table_exists(con, schema, table)

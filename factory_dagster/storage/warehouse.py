@@ -76,6 +76,10 @@ class Warehouse(ABC):
     @abstractmethod
     def table_exists(self, schema: str, table: str) -> bool: ...
 
+    def relation_exists(self, relation: str) -> bool:
+        """Whether a relation (a table or view; a dbt model's compiled name) is in this warehouse."""
+        return self.table_exists(*relation_parts(self.model_relation(relation)))
+
     @abstractmethod
     def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
         """Replace `schema.table` with `data` in one transaction; returns the rows written."""
