@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -54,3 +55,29 @@ def background(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> It
                 time.sleep(0.5)
         process.wait(timeout=10)
     assert processes_with(marker) == [], "a process started by the test is still running"
+
+
+WORKER_READY_SECONDS = 120
+
+
+def wait_ready(logs: list[Path]) -> None:
+    """Wait until every `factory worker` writing one of `logs` says Celery's ` ready.`"""
+    deadline = time.monotonic() + WORKER_READY_SECONDS
+    while time.monotonic() < deadline:
+        if all(" ready." in log.read_text() for log in logs):
+            return
+        time.sleep(1)
+    raise AssertionError("workers not ready:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
+
+
+@contextmanager
+def celery_workers(count: int, env: dict[str, str], cwd: Path, folder: Path) -> Iterator[list[Path]]:
+    """`count` `factory worker`s (w1, w2, ...) serving `env`'s broker, ready; their logs in `folder`.
+    All are stopped, and checked gone, on exit."""
+    factory = str(Path(sys.executable).with_name("factory"))
+    logs = [folder / f"worker{n}.log" for n in range(1, count + 1)]
+    with ExitStack() as stack:
+        for n, log in enumerate(logs, start=1):
+            stack.enter_context(background([factory, "worker", "--name", f"w{n}"], env, cwd, log))
+        wait_ready(logs)
+        yield logs

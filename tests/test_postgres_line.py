@@ -1,9 +1,11 @@
-"""The factory on the production warehouse (PostgreSQL): the same results as on the embedded one.
+"""The factory on the production profile: the same results as on the embedded one.
 
 Every write goes through the warehouse backend the deployment profile chooses; these tests set
 FACTORY_PROFILE=production with the FACTORY_PG_* variables of a fresh database (dropped
-afterwards) and keep the SQLite Dagster instance and the in-process executor, so they test the
-warehouse alone. Oracles: the embedded DuckDB backend and build, and the source files themselves.
+afterwards): the warehouse and the Dagster instance (schema `dagster`) live there. Tests that run
+`factory build` or `backfill` start two `factory worker`s on a Redis database of their own (flushed
+afterwards), as a deployment does. Oracles: the embedded DuckDB backend and build, and the source
+files themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +32,7 @@ from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.profile import active_profile
 from factory_dagster.storage.warehouse import Warehouse, warehouse_for
 from tests.conftest import REPO
+from tests.processes import celery_workers
 from tests.test_warehouse_postgres import ADMIN_URI, fresh_database
 
 START = dt.date(2024, 1, 1)
@@ -53,6 +57,23 @@ def production_env(database: str) -> dict[str, str]:
 def pg_env() -> Iterator[dict[str, str]]:
     with fresh_database() as database:
         yield production_env(database)
+
+
+@pytest.fixture
+def workers(pg_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Two `factory worker`s serving `pg_env` through a Redis database of their own; yields the
+    environment a `factory` command needs to send them its steps."""
+    import redis
+
+    broker = f"redis://127.0.0.1:6379/{1 + uuid.uuid4().int % 15}"  # 0 is the default broker's
+    env = {**os.environ, **pg_env, "FACTORY_CELERY_BROKER": broker, "PYTHONPATH": str(REPO)}
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    try:
+        with celery_workers(2, {**env, "FACTORY_HOME": str(folder / "home")}, REPO, folder):
+            yield env
+    finally:
+        redis.Redis.from_url(broker).flushdb()
 
 
 def pg_warehouse(env: dict[str, str], tmp_path: Path) -> Warehouse:
@@ -152,15 +173,14 @@ def table_counts(warehouse: Warehouse, models_schema: str) -> dict[str, int]:
 
 
 @pytest.mark.e2e
-@pytest.mark.skip(
-    reason="the production profile now runs steps on Celery workers: this build must start two "
-    "`factory worker`s first (tests/test_production.py does); until then it waits for a worker"
-)
-def test_seattle_weather_built_on_postgres_equals_the_embedded_build(pg_env: dict[str, str], tmp_path: Path) -> None:
-    """The whole line built by `factory build` on each warehouse (both at once): the same rows per
-    table, the same features, the same model version (artifact hash), metrics and forecasts."""
+def test_seattle_weather_built_in_production_with_two_workers_equals_the_embedded_build(
+    pg_env: dict[str, str], workers: dict[str, str], tmp_path: Path
+) -> None:
+    """The whole line built by `factory build` embedded and in production (PostgreSQL warehouse and
+    instance, two Celery workers), both at once: the same rows per table, the same features, the
+    same model version (artifact hash), metrics and forecasts."""
     embedded, production = tmp_path / "embedded", tmp_path / "production"
-    builds = [factory_build(embedded, {"FACTORY_PROFILE": "embedded"}), factory_build(production, pg_env)]
+    builds = [factory_build(embedded, {"FACTORY_PROFILE": "embedded"}), factory_build(production, workers)]
     outputs = [build.communicate(timeout=600)[0] for build in builds]
     for build, output in zip(builds, outputs, strict=True):
         assert build.returncode == 0, output[-3000:]
@@ -258,9 +278,11 @@ def events_root(root: Path, rows: int = 400) -> pl.DataFrame:
     return source
 
 
-def test_two_overlapping_backfills_at_once_land_every_day_exactly(pg_env: dict[str, str], tmp_path: Path) -> None:
-    """Two `factory backfill` processes over overlapping day ranges, started together on the
-    PostgreSQL warehouse: every day holds exactly the source's rows, none lost, none twice."""
+def test_two_overlapping_backfills_at_once_land_every_day_exactly(
+    pg_env: dict[str, str], workers: dict[str, str], tmp_path: Path
+) -> None:
+    """Two `factory backfill` processes over overlapping day ranges, started together in
+    production (two workers): every day holds exactly the source's rows, none lost, none twice."""
     source = events_root(tmp_path / "root")
     ranges = [
         (START, START + dt.timedelta(days=12)),
@@ -273,7 +295,7 @@ def test_two_overlapping_backfills_at_once_land_every_day_exactly(pg_env: dict[s
                 *("backfill", "--root", str(tmp_path / "root"), "--home", str(tmp_path / f"home{n}")),
                 *("--start", first.isoformat(), "--end", last.isoformat()),
             ],
-            env={**os.environ, "PYTHONPATH": str(REPO), **pg_env},
+            env=workers,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -29,13 +29,12 @@ import pytest
 
 from benchmarks.production import admin
 from tests.conftest import REPO, copy_line
-from tests.processes import background, processes_with
+from tests.processes import background, celery_workers, processes_with, wait_ready
 
 SOURCE_ROWS = 1461  # vega_datasets' seattle-weather.csv: 2012-01-01 .. 2015-12-31, one row a day
 RAW_TABLES = ["seattle_observations", "seattle_observations_again"]
 RAW_KEYS = [f"raw/{table}" for table in RAW_TABLES]
 FACTORY = str(Path(sys.executable).with_name("factory"))
-WORKER_READY_SECONDS = 120
 
 
 @dataclass
@@ -91,15 +90,6 @@ def production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Prod
 
 def worker_env(production: Production) -> dict[str, str]:
     return {**os.environ, **production.env, "PYTHONPATH": str(REPO)}
-
-
-def wait_ready(logs: list[Path]) -> None:
-    deadline = time.monotonic() + WORKER_READY_SECONDS
-    while time.monotonic() < deadline:
-        if all(" ready." in log.read_text() for log in logs):
-            return
-        time.sleep(1)
-    raise AssertionError("workers not ready:\n" + "\n".join(log.read_text()[-2000:] for log in logs))
 
 
 def run_raw_steps(production: Production, instance: dg.DagsterInstance):
@@ -193,15 +183,27 @@ def test_a_worker_that_cannot_reach_a_service_fails_at_start_in_one_line(
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_a_production_build_with_no_worker_is_refused_in_one_line_before_it_starts(
+    production: Production, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No worker listens on the broker: the build would wait in the queue forever; it is refused
+    before any run is stored."""
+    from factory_dagster.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["build"])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1] == (
+        f"error: no Celery worker answers on {production.broker} within 5 s: "
+        "start one with `factory worker` (README, Production), then run again"
+    )
+    assert production.instance().get_runs_count() == 0
+
+
 @pytest.mark.e2e
 def test_two_workers_run_one_runs_steps_in_parallel_on_the_postgres_instance(production: Production) -> None:
-    logs = [production.tmp / f"worker{i}.log" for i in (1, 2)]
-    env = worker_env(production)
-    with (
-        background([FACTORY, "worker", "--name", "w1"], env, REPO, logs[0]),
-        background([FACTORY, "worker", "--name", "w2"], env, REPO, logs[1]),
-    ):
-        wait_ready(logs)
+    with celery_workers(2, worker_env(production), REPO, production.tmp) as logs:
         instance = production.instance()
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         report = run_raw_steps(production, instance)

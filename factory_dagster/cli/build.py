@@ -126,6 +126,10 @@ def run_with_progress(loaded: Loaded, run: LineRun, verbose: bool, console: Cons
     tags = run.tags
     span = f", partitions {tags[RANGE_START]}..{tags[RANGE_END]}" if RANGE_START in tags else ""
     console.print(profile.describe(), soft_wrap=True)
+    if not profile.embedded:
+        from factory_dagster.execution.worker import check_workers  # lazy: Celery
+
+        check_workers(profile)
     console.print(f"Building {len(run.keys)} assets of {run.label}{span} into {loaded.home.root}")
     with Progress(
         SpinnerColumn(),

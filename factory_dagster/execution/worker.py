@@ -15,6 +15,8 @@ from factory_dagster.storage.profile import BROKER_ENV, DeploymentProfile, Profi
 
 QUEUE = "dagster"  # the queue dagster-celery's executor sends steps to
 CONNECT_TIMEOUT_SECONDS = 5
+# How long a production run waits for any worker to answer a ping before refusing to start.
+PING_SECONDS = 5.0
 
 
 def check_broker(url: str) -> None:
@@ -38,6 +40,26 @@ def check_services(profile: DeploymentProfile) -> None:
     check_broker(profile.broker)
     ensure_schema(profile.instance)
     check_postgres(profile.warehouse, "warehouse database")
+
+
+def check_workers(profile: DeploymentProfile) -> None:
+    """At least one worker answers on the broker; else a one-line `ProfileError`.
+
+    A run whose steps no worker takes would wait in the queue forever; it is refused before it
+    starts instead. Any worker will do: each serves every line (it rebuilds the run's job).
+    """
+    assert profile.broker is not None
+    check_broker(profile.broker)
+    app = celery_worker_app(profile.broker, RESULT_BACKEND)
+    try:
+        answered = app.control.ping(timeout=PING_SECONDS, limit=1)
+    finally:
+        app.close()
+    if not answered:
+        raise ProfileError(
+            f"no Celery worker answers on {redact_url(profile.broker)} within {PING_SECONDS:g} s: "
+            "start one with `factory worker` (README, Production), then run again"
+        )
 
 
 def run_worker(profile: DeploymentProfile, concurrency: int, name: str | None = None) -> None:
