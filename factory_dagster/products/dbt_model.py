@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -168,41 +169,46 @@ def prepare_dbt_project(project_dir: Path) -> None:
     """Write the manifest with every model's compiled SQL (`dbt compile`): `factory prepare`'s
     job, never a definitions load's. The columns a model produces are read from that SQL.
 
-    dbt compiles against an empty scratch warehouse under target/ (FACTORY_HOME points there), so
-    preparing never opens the real warehouse, which a running build may hold; the SQL is the same
-    (an incremental model compiles as its full build, whose columns are the table's). The manifest
-    names relations as the `local` target does, whatever the active profile: each warehouse backend
-    maps them to its own (`Warehouse.model_relation`).
+    dbt compiles against an empty scratch warehouse (FACTORY_HOME points there), so preparing
+    never opens the real warehouse, which a running build may hold; the SQL is the same (an
+    incremental model compiles as its full build, whose columns are the table's). The manifest
+    names relations as the `local` target does, whatever the active profile: each warehouse
+    backend maps them to its own (`Warehouse.model_relation`). Each compile works in a folder of
+    its own and the manifest replaces the old one in one rename, so a build reading it, or another
+    `factory prepare`, never sees half a file.
     """
-    scratch = project_dir / "target" / "compile_home"
-    scratch.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [
-            dbt_executable(),
-            "--quiet",
-            "compile",
-            "--select",
-            "resource_type:model",
-            "--project-dir",
-            str(project_dir),
-            "--profiles-dir",
-            str(DBT_PROFILES_DIR),
-            "--profile",
-            DBT_PROFILE,
-            "--target",
-            "local",
-            "--target-path",
-            "target",
-        ],
-        cwd=project_dir,
-        env={**os.environ, "FACTORY_HOME": str(scratch), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        said = " ".join(line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip())
-        raise RuntimeError(f"dbt compile failed: {said or f'exit code {done.returncode}'}")
+    target = project_dir / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target, prefix=".compile-") as work:
+        (Path(work) / "home").mkdir()
+        done = subprocess.run(
+            [
+                dbt_executable(),
+                "--quiet",
+                "compile",
+                "--select",
+                "resource_type:model",
+                "--project-dir",
+                str(project_dir),
+                "--profiles-dir",
+                str(DBT_PROFILES_DIR),
+                "--profile",
+                DBT_PROFILE,
+                "--target",
+                "local",
+                "--target-path",
+                str(Path(work) / "target"),
+            ],
+            cwd=project_dir,
+            env={**os.environ, "FACTORY_HOME": str(Path(work) / "home"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            said = " ".join(line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip())
+            raise RuntimeError(f"dbt compile failed: {said or f'exit code {done.returncode}'}")
+        os.replace(Path(work) / "target" / "manifest.json", target / "manifest.json")
 
 
 def prepare_if_dev(project_dir: Path) -> None:
