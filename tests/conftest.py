@@ -23,11 +23,26 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 E2E_FIXTURES = ("flights_build",)
 
 
+# Modules whose tests drive the machine's Redis (Celery brokers on numbered databases, flushed after
+# each test): under pytest-xdist they run on one worker, one at a time.
+BROKER_MODULES = ("test_production", "test_postgres_line")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the built flights line is e2e even if its module forgot the mark."""
+    """A test that uses the built flights line is e2e even if its module forgot the mark.
+
+    `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): each test joins a
+    group that one worker runs. The tests sharing the flights build form one group (it is built
+    once); the others group by module, so a module-scoped fixture is built once too.
+    """
     for item in items:
+        module = item.path.stem
         if any(name in getattr(item, "fixturenames", ()) for name in E2E_FIXTURES):
             item.add_marker(pytest.mark.e2e)
+            group = "flights"
+        else:
+            group = "brokers" if module in BROKER_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
