@@ -181,7 +181,11 @@ def test_seattle_weather_built_in_production_with_two_workers_equals_the_embedde
     same model version (artifact hash), metrics and forecasts."""
     embedded, production = tmp_path / "embedded", tmp_path / "production"
     builds = [factory_build(embedded, {"FACTORY_PROFILE": "embedded"}), factory_build(production, workers)]
-    outputs = [build.communicate(timeout=600)[0] for build in builds]
+    try:
+        outputs = [build.communicate(timeout=600)[0] for build in builds]
+    finally:
+        for build in builds:
+            build.kill()  # nothing outlives a failed test
     for build, output in zip(builds, outputs, strict=True):
         assert build.returncode == 0, output[-3000:]
     on_duckdb = table_counts(DuckDBWarehouse(FactoryHome(embedded).warehouse), "main")
@@ -302,9 +306,13 @@ def test_two_overlapping_backfills_at_once_land_every_day_exactly(
         )
         for n, (first, last) in enumerate(ranges)
     ]
-    for run in runs:
-        output = run.communicate(timeout=300)[0]
-        assert run.returncode == 0 and "SUCCESS" in output, output[-2000:]
+    try:
+        for run in runs:
+            output = run.communicate(timeout=300)[0]
+            assert run.returncode == 0 and "SUCCESS" in output, output[-2000:]
+    finally:
+        for run in runs:
+            run.kill()  # nothing outlives a failed test
     landed = pg_warehouse(pg_env, tmp_path).read_frame('select * from raw."events"')
     assert_frame_equal(landed.sort("id"), source.sort("id"), check_exact=True)
     per_day = landed.group_by("day").len().sort("day")
