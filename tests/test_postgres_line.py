@@ -211,6 +211,27 @@ def test_seattle_weather_built_in_production_with_two_workers_equals_the_embedde
         for home in (embedded, production)
     ]
     assert_frame_equal(forecasts[1], forecasts[0], check_exact=True)
+    # dagster-dbt's table metadata, read from where each warehouse keeps the model.
+    tables = [dbt_table_metadata(embedded, {}), dbt_table_metadata(production, pg_env)]
+    assert tables[1] == tables[0] == (1461, tables[0][1])
+    assert "temp_max_c" in tables[0][1]
+
+
+def dbt_table_metadata(home: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    """The row count and column names dagster-dbt recorded on fct_seattle_days' materialization
+    in the Dagster instance of a build into `home` (its profile's variables `env`)."""
+    import dagster as dg
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey("fct_seattle_days"))
+    assert event is not None and event.asset_materialization is not None
+    metadata = event.asset_materialization.metadata
+    assert "dagster/row_count" in metadata and "dagster/column_schema" in metadata, sorted(metadata)
+    schema = metadata["dagster/column_schema"].value
+    return metadata["dagster/row_count"].value, [column.name for column in schema.columns]  # type: ignore[union-attr]
 
 
 FLIGHTS_TABLES = {
