@@ -4,9 +4,8 @@ instance, Redis brokers the steps to `factory worker` processes.
 Each test has its own PostgreSQL database and Redis database number, dropped and flushed after
 it; every worker a test starts is stopped (and checked gone) by `tests.processes.background`.
 The line is a copy of seattle_weather with a second raw source (the same file), so a run has two
-independent steps that two workers can execute at once. The warehouse is whatever the active
-profile's warehouse backend is (DuckDB until the PostgreSQL warehouse lands): its one-writer lock
-makes parallel steps wait, never fail.
+independent steps that two workers can execute at once. The warehouse is the production
+profile's: PostgreSQL, in the same database (schema `public`).
 """
 
 from __future__ import annotations
