@@ -403,3 +403,25 @@ def test_two_overlapping_backfills_at_once_land_every_day_exactly(
     per_day = landed.group_by("day").len().sort("day")
     assert_frame_equal(per_day, source.group_by("day").len().sort("day"))
     assert per_day.height == DAYS
+
+
+def test_dagster_dbt_is_handed_the_manifest_with_each_relation_where_the_warehouse_keeps_it(tmp_path: Path) -> None:
+    """dagster-dbt reads row counts and column schemas at the manifest's relation names: compiled
+    for the `local` target, they are renamed for PostgreSQL (models into FACTORY_PG_SCHEMA, sources
+    kept in `raw`) and left as they are for the embedded DuckDB file."""
+    from factory_dagster.products.dbt_model import relocated_manifest
+
+    manifest = REPO / "dbt_project" / "target" / "manifest.json"
+    assert relocated_manifest(manifest, DuckDBWarehouse(tmp_path / "w.duckdb")) == manifest
+    relocated = relocated_manifest(manifest, pg_warehouse(production_env("factory_db"), tmp_path))
+    assert isinstance(relocated, dict)
+    model = relocated["nodes"]["model.factory.fct_flights"]
+    assert (model["database"], model["schema"], model["relation_name"]) == (
+        "factory_db",
+        "analytics",
+        '"factory_db"."analytics"."fct_flights"',
+    )
+    source = relocated["sources"]["source.factory.raw.flights"]
+    assert source["relation_name"] == '"factory_db"."raw"."flights"'
+    original = json.loads(manifest.read_text())["nodes"]["model.factory.fct_flights"]["relation_name"]
+    assert original == '"warehouse"."main"."fct_flights"'
