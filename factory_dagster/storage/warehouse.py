@@ -97,6 +97,11 @@ class Warehouse(ABC):
         """Where a dbt model compiled for the `local` target (`factory prepare`) is in this warehouse."""
         return relation
 
+    def dbt_relation(self, relation: str) -> tuple[str, str, str] | None:
+        """(database, schema, table) where this warehouse's dbt target builds a relation compiled
+        for the `local` target (`factory prepare`); None when that is where it already is."""
+        return None
+
     def lineage_name(self, relation: str) -> str:
         """The OpenLineage dataset name of a relation in this warehouse (`schema.table`)."""
         return ".".join(part.strip('"') for part in self.model_relation(relation).split(".")[-2:])
