@@ -74,6 +74,16 @@ def scores_suite(name: str) -> dict:
     )
 
 
+def key_by_scorer(path: Path) -> None:
+    """Make a scores suite key rows as a slot's predictions do: every member scores each row."""
+    content = json.loads(path.read_text())
+    for expectation in content["expectations"]:
+        if expectation["type"] == "expect_column_values_to_be_unique":
+            expectation["type"] = "expect_compound_columns_to_be_unique"
+            expectation["kwargs"] = {"column_list": ["id", "model_name", "model_version"]}
+    path.write_text(json.dumps(content))
+
+
 def model_entry(features: dict, seed: bool = True, estimator: str = "LogisticRegression") -> dict:
     entry = {
         "description": "Predicts the label of an event.",

@@ -366,10 +366,8 @@ def test_slot_verdict_metadata_without_a_comparison() -> None:
 def test_a_slot_scores_the_latest_days_in_shadow_and_its_gate_keys_rows_by_scorer(tmp_path: Path) -> None:
     """An unpartitioned line (the latest 10 days scored): both members trained in one build, the
     scores' suite keying rows by (id, model_name, model_version) as the kind declares."""
-    import json
-
     from tests.conftest import build_all
-    from tests.synthetic import make_factory
+    from tests.synthetic import key_by_scorer, make_factory
 
     specs = make_factory(tmp_path / "root")
     (specs / "slots.yaml").write_text(
@@ -385,13 +383,7 @@ def test_a_slot_scores_the_latest_days_in_shadow_and_its_gate_keys_rows_by_score
             }
         )
     )
-    suite_path = tmp_path / "root" / "expectations" / "synth" / "label_scores.json"
-    suite = json.loads(suite_path.read_text())
-    for expectation in suite["expectations"]:
-        if expectation["type"] == "expect_column_values_to_be_unique":
-            expectation["type"] = "expect_compound_columns_to_be_unique"
-            expectation["kwargs"] = {"column_list": ["id", "model_name", "model_version"]}
-    suite_path.write_text(json.dumps(suite))
+    key_by_scorer(tmp_path / "root" / "expectations" / "synth" / "label_scores.json")
     home = tmp_path / "home"
     _, _, report = build_all(home, specs)
     assert report.success, report.failures
