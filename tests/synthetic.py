@@ -35,7 +35,7 @@ def write_events(path: Path, rows: int = 600, days: int = 40) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def suite(name: str, expectations: list[dict]) -> dict:
+def suite(name: str, expectations: list[tuple]) -> dict:
     return {
         "name": name,
         "expectations": [{"type": t, "kwargs": k, "meta": {}, "severity": s} for t, k, s in expectations],
