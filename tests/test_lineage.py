@@ -77,8 +77,10 @@ def test_factory_debt_on_the_flights_line(flights_build: Build, capsys) -> None:
     accepted = {(f["rule"], f["assets"][0]): f["excepted_by"] for f in report["debt"]["excepted"]}
     assert set(accepted) == {("TD11", "fct_flights"), ("TD11", "dim_carriers")}
     assert all(reason.strip() for reason in accepted.values())
-    (score,) = report["ml_test_score"]
-    assert score["model"] == "delay_classifier" and len(score["tests"]) == 28
+    by_model = {s["model"]: s for s in report["ml_test_score"]}
+    assert sorted(by_model) == ["delay_classifier", "delay_logit"]  # the slot's challenger is scored too
+    score = by_model["delay_classifier"]
+    assert len(score["tests"]) == 28 and len(by_model["delay_logit"]["tests"]) == 28
     tests = {t["id"]: t for t in score["tests"]}
     assert tests["M5"]["score"] == 1 and "roc_auc" in tests["M5"]["evidence"]
     assert tests["M6"]["score"] == 1 and "carrier, origin" in tests["M6"]["evidence"]

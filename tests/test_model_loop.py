@@ -1,12 +1,15 @@
-"""The model loop through the real daemon, on the small synthetic line (tests/test_monitor.py):
-built once, a day lands whose inputs and labels are shifted, its drift check fails, the
+"""The model loop through the real daemon, on the small synthetic line (tests/test_monitor.py)
+with a serving slot of two members (its logistic regression and a decision stump on the same
+features): built once, a day lands whose inputs and labels are shifted, its drift check fails, the
 `label_model_retrain` sensor (run by `dagster-daemon`) requests exactly one retrain with the
-failure as its reason, the retrained version goes through promotion, a second shifted day inside
-the cooldown requests none, and `factory models history` tells who served when.
+failure as its reason, the retrained version is judged by the slot's paired comparison with the
+champion, a second shifted day inside the cooldown requests none and is scored by the champion and
+the challengers in shadow, and `factory models history SLOT` tells who served when.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sys
@@ -14,22 +17,29 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
 
 from factory_dagster.cli import main
 from factory_dagster.execution.instance import ensure_dagster_home
 from factory_dagster.products.model import PROMOTION_CHECK
 from factory_dagster.products.monitor import DRIFT_CHECK
 from factory_dagster.products.retrain import REASON_TAG, sensor_name
+from factory_dagster.products.slot import slot_registry
+from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.artifacts import ModelRegistry
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import REPO, build_all, line_args
 from tests.processes import background
+from tests.synthetic import OWNER, key_by_scorer
 from tests.test_monitor import DAYS, write_events, write_line
+from tests.test_slots import oracle_interval
 
 pytestmark = pytest.mark.e2e
 
-MODEL, SCORES = "label_model", "label_scores"
+MODEL, STUMP, SLOT, SCORES = "label_model", "label_stump", "label_slot", "label_scores"
 LANDED, SECOND = "2024-02-09", "2024-02-08"  # the shifted days, landed in that order
 TIMEOUT = 240
 MONITOR = {  # p < 0.001: 30 calm rows a day raise no false alarm, a shifted day drifts by far
@@ -82,32 +92,68 @@ def sensor_skips(instance: dg.DagsterInstance) -> list[str]:
     ]
 
 
-def promotion_decision(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.AssetCheckEvaluation:
-    """How the retrained version was judged before serving: today the model's own promotion check
-    (thresholds and the baseline). With champion/challenger slots this is the slot's paired
-    comparison of challenger and champion on the same held-out window."""
+def add_slot(specs: Path) -> None:
+    """A decision stump on label_model's features and split (no monitor of its own), the slot
+    of the two (its scores gate keys rows by scorer), and the line's automation enabled (the
+    retrain sensor runs where it is)."""
+    line = specs / "line.yaml"
+    spec = yaml.safe_load(line.read_text())
+    regression = spec["models"][MODEL]
+    spec["models"][STUMP] = {k: v for k, v in regression.items() if k != "monitor"} | {
+        "estimator": {"name": "DecisionTreeClassifier", "params": {"max_depth": 1}}
+    }
+    spec["slots"] = {
+        SLOT: {"description": "Who scores the events.", "owner": OWNER, "members": [MODEL, STUMP], "metric": "roc_auc"}
+    }
+    spec["line"]["automation"]["enabled"] = True
+    line.write_text(yaml.safe_dump(spec, sort_keys=False))
+    key_by_scorer(specs.parents[1] / "expectations" / "synth" / f"{SCORES}.json")
+
+
+def slot_verdict(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict:
+    """How the retrained version was judged before serving (its promotion check in that run):
+    its own rules, then the slot's paired comparison with the champion; plain metadata values."""
     records = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey(MODEL), PROMOTION_CHECK), limit=5
     )
     (record,) = [r for r in records if r.run_id == run.run_id]
-    assert isinstance(record.evaluation, dg.AssetCheckEvaluation)
-    return record.evaluation
+    assert isinstance(record.evaluation, dg.AssetCheckEvaluation) and record.evaluation.passed
+    return {k: getattr(v, "value", v) for k, v in record.evaluation.metadata.items()}
+
+
+def paired_oracle(home: FactoryHome, window: str, candidate: tuple[str, str], champion: tuple[str, str]) -> dict:
+    """The paired comparison recomputed from the stored features of `window` and both stored
+    artifacts, with sklearn's roc_auc on every resample of the rows."""
+    start, end = (dt.date.fromisoformat(d) for d in window.split(".."))
+    features = pl.read_parquet(home.dataset_dir("features", "event_features") / "*.parquet")
+    rows = features.filter(pl.col("day").is_between(start, end) & pl.col("label").is_not_null()).sort("id")
+    y = (rows.get_column("label") == 1).cast(pl.Float64).to_numpy()
+    scores = []
+    for model, version in (candidate, champion):
+        pipeline, record = ModelRegistry(home.model_dir(model)).load(version)
+        scores.append(score_frame(pipeline, "classification", input_frame(rows, record.details["features"])))
+    low, high = oracle_interval(roc_auc_score, y, scores[0], scores[1], 0, 0.95)
+    improvement = roc_auc_score(y, scores[0]) - roc_auc_score(y, scores[1])
+    return {"rows": len(y), "low": low, "high": high, "improvement": improvement}
 
 
 def test_a_shifted_day_retrains_once_through_the_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, home, dagster_home = tmp_path / "root", tmp_path / "home", tmp_path / "dagster_home"
     write_events(root / "events.csv", shifted_days=set(), days=DAYS - 2)  # the last two days have not come yet
     specs = write_line(root, MONITOR, gated=True, end="latest")
-    line = specs / "line.yaml"  # the retrain sensor runs where the line's automation is enabled
-    line.write_text(line.read_text().replace("automation:\n    enabled: false", "automation:\n    enabled: true"))
+    add_slot(specs)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
-    ensure_dagster_home(FactoryHome(home))
+    factory_home = FactoryHome(home)
+    ensure_dagster_home(factory_home)
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     _, _, report = build_all(home, specs, instance=instance)
     assert report.success, report.failures
-    registry = ModelRegistry(FactoryHome(home).model_dir(MODEL))
-    champion = registry.current()
-    assert champion is not None and latest_drift(instance).passed  # the build's days are like training
+    registry, slot = ModelRegistry(factory_home.model_dir(MODEL)), slot_registry(factory_home, SLOT)
+    first = registry.current()
+    champion = slot.champion()
+    # the regression beats the stump, whichever of the two was judged first
+    assert first is not None and champion is not None and (champion.model, champion.version) == (MODEL, first.version)
+    assert latest_drift(instance).passed  # the build's days are like training
 
     # The day lands shifted: inputs and labels move; its drift check fails (WARN, the day is published).
     write_events(root / "events.csv", shifted_days={LANDED})
@@ -133,6 +179,13 @@ def test_a_shifted_day_retrains_once_through_the_daemon(tmp_path: Path, capsys: 
         (run,) = wait_for(lambda: retrain_runs(instance), "no retrain requested", log)
         finished = wait_for(lambda: (r := instance.get_run_by_id(run.run_id)) and r.is_finished and r, "retrain", log)
         assert finished.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
+        retrained = registry.current()
+        assert retrained is not None and retrained.version != first.version
+        verdict = slot_verdict(instance, finished)
+        # the oracle reads the features the retrain was judged on, before the next day lands
+        oracle = paired_oracle(
+            factory_home, verdict["slot/window"], (MODEL, retrained.version), (champion.model, champion.version)
+        )
 
         # A second shifted day inside the cooldown: seen by the sensor, no second retrain.
         write_events(root / "events.csv", shifted_days={LANDED, SECOND})
@@ -150,19 +203,51 @@ def test_a_shifted_day_retrains_once_through_the_daemon(tmp_path: Path, capsys: 
     assert finished.asset_selection == {dg.AssetKey(MODEL)}
     assert "failure(s) seen, in cooldown until" in skip and SECOND in skip
 
-    # The retrained version went through promotion and serves; the history tells who served when.
-    decision = promotion_decision(instance, finished)
-    challenger = registry.current()
-    # a new version: trained on the window ending at the landed day
-    assert challenger is not None and decision.passed and challenger.version != champion.version
-    assert LANDED in challenger.details["test_window"] and LANDED not in champion.details["test_window"]
-    assert decision.metadata["model_version"].value == challenger.version  # type: ignore[union-attr]
-    (began, until, first), (switched, still, second) = registry.serving_history()
-    assert (first.version, second.version, until, still) == (champion.version, challenger.version, switched, None)
+    # The retrained version (its test window ends at the landed day) met its own rules and was
+    # compared with the champion on that window, row by row: the interval decides.
+    assert LANDED in retrained.details["test_window"] and LANDED not in first.details["test_window"]
+    assert verdict["slot/window"] == retrained.details["test_window"]
+    assert verdict["model_version"] == retrained.version and verdict["slot"] == SLOT
+    assert verdict["slot_champion"] == f"{MODEL}@{first.version}"
+    assert verdict["slot/rows"] == oracle["rows"] > 0
+    assert oracle["rows"] == 9 * 30  # ten test days, one of which (SECOND) has not landed yet
+    assert verdict["slot/improvement"] == pytest.approx(oracle["improvement"], abs=1e-12)
+    assert (verdict["slot/interval_low"], verdict["slot/interval_high"]) == pytest.approx(
+        (oracle["low"], oracle["high"]), abs=1e-9
+    )
+    promoted = oracle["low"] > 0
+    assert verdict["slot_promoted"] is promoted
+    # a retrain on the same days, one of them broken, is no clear improvement: the champion stays
+    assert not promoted and verdict["slot_role"] == "challenger"
+    assert verdict["slot_verdict"].startswith(
+        f"did not take slot {SLOT} (interval not above 0), serves it in shadow as a challenger: roc_auc "
+    )
+    assert slot.champion() == champion
+
+    # The second day was scored by the champion and, in shadow, by every member's own served version.
+    stump = ModelRegistry(factory_home.model_dir(STUMP)).current()
+    assert stump is not None
+    day = pl.read_parquet(factory_home.dataset_dir("predictions", SCORES) / f"{SECOND}.parquet")
+    assert set(day.select("model_name", "model_version", "role").unique().iter_rows()) == {
+        (MODEL, first.version, "champion"),
+        (MODEL, retrained.version, "challenger"),
+        (STUMP, stump.version, "challenger"),
+    }
+    ids = {role: sorted(part.get_column("id")) for (role,), part in day.group_by("role")}
+    assert ids["champion"] == sorted(set(ids["challenger"])) and len(ids["challenger"]) == 2 * len(ids["champion"])
+    assert len(ids["champion"]) == 30
+
+    # The history tells who served the slot when, as the slot's registry recorded it.
+    history = slot.serving_history()
+    assert [(t.model, t.version) for _, _, t in history][-1] == (MODEL, first.version)
     capsys.readouterr()
-    assert main(["models", "history", MODEL, "--home", str(home), *line_args(specs)]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if " .. " in line]  # metrics may wrap
-    assert len(lines) == 2
-    assert lines[0].startswith(f"{began:%Y-%m-%d %H:%M:%S} .. {switched:%Y-%m-%d %H:%M:%S}")
-    assert champion.version in lines[0]
-    assert lines[1].startswith(f"{switched:%Y-%m-%d %H:%M:%S} .. now") and challenger.version in lines[1]
+    assert main(["models", "history", SLOT, "--home", str(home), *line_args(specs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(history)
+    for line, (began, until, tenure) in zip(lines, history, strict=True):
+        span = f"{began:%Y-%m-%d %H:%M:%S} .. {f'{until:%Y-%m-%d %H:%M:%S}' if until else 'now':19}"
+        assert line == f"{span}  {tenure.model}@{tenure.version}  {tenure.reason}"
+    today = dt.datetime.now(dt.UTC).date()
+    assert main(["models", "history", SLOT, "--on", str(today), "--home", str(home), *line_args(specs)]) == 0
+    served = ", ".join(f"{t.model}@{t.version}" for _, _, t in history)
+    assert capsys.readouterr().out.strip() == f"{SLOT} on {today}: {served}"

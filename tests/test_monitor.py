@@ -398,3 +398,24 @@ def test_a_tampered_reference_is_an_error_result_and_the_predictions_stay(
     assert not latest.passed and latest.severity == dg.AssetCheckSeverity.ERROR
     assert latest.description is not None and "SHA-256 does not match" in latest.description
     assert latest.metadata[NOT_JUDGED].value is True  # type: ignore[union-attr]
+
+
+def test_scores_the_gate_blocks_are_not_judged_and_the_gate_says_why(tmp_path: Path) -> None:
+    """A blocked scores gate publishes nothing: the drift check reports that it judged nothing
+    (no retrain is asked for) and the run's failure is the gate's, not a missing check result."""
+    from tests.synthetic import suite
+
+    specs = write_line(tmp_path / "root", gated=True)
+    impossible = ("expect_column_values_to_be_between", {"column": "score", "min_value": 2, "max_value": 3}, "critical")
+    (tmp_path / "root" / "expectations" / "synth" / "label_scores.json").write_text(
+        json.dumps(suite("label_scores", [impossible]))
+    )
+    _, instance, report = build_all(tmp_path / "home", specs)
+    assert not report.success and set(report.failures) == {"label_scores"}
+    assert "1 blocking asset check failed" in report.failures["label_scores"]  # the gate, the only blocking one
+    evaluations = drift_evaluations(instance)
+    assert evaluations and all(not e.passed for e in evaluations)
+    assert {e.description for e in evaluations} == {
+        "not judged: the scores gate kept the scored rows from being published"
+    }
+    assert all(e.metadata[NOT_JUDGED].value is True for e in evaluations)  # type: ignore[union-attr]

@@ -227,7 +227,7 @@ def test_the_first_passes_by_its_rules_a_better_one_takes_over_a_twin_never(
     _, home, instance = competed
     factory_home = FactoryHome(home)
     first = promotion(instance, "label_stump")
-    assert first.passed and values(first)["slot_promoted"] is True
+    assert first.passed and values(first)["slot_promoted"] is True and values(first)["slot_role"] == "champion"
     assert values(first)["slot_verdict"] == "first champion of slot label_slot (its promotion rules met)"
 
     better = values(promotion(instance, "label_model"))
@@ -254,7 +254,10 @@ def test_the_first_passes_by_its_rules_a_better_one_takes_over_a_twin_never(
     twin_values = values(twin)
     assert twin.passed and twin_values["slot_promoted"] is False  # it serves in shadow, not the slot
     assert (twin_values["slot/interval_low"], twin_values["slot/interval_high"]) == (0.0, 0.0)
-    assert twin_values["slot_verdict"].startswith("stays a challenger in slot label_slot (interval not above 0)")
+    assert twin_values["slot_role"] == "challenger"  # it did not take the slot: the check says so first
+    assert twin_values["slot_verdict"].startswith(
+        "did not take slot label_slot (interval not above 0), serves it in shadow as a challenger: roc_auc "
+    )
 
     champion = slot_registry(factory_home, SLOT).champion()
     assert champion is not None and champion.model == "label_model"
@@ -360,16 +363,19 @@ def test_a_tampered_champion_blocks_the_candidate_and_keeps_the_slot(tmp_path: P
 
 def test_slot_verdict_metadata_without_a_comparison() -> None:
     verdict = SlotVerdict(SLOT, True, "first champion")
-    assert verdict.metadata() == {"slot": SLOT, "slot_verdict": "first champion", "slot_promoted": True}
+    assert verdict.metadata() == {
+        "slot": SLOT,
+        "slot_verdict": "first champion",
+        "slot_promoted": True,
+        "slot_role": "champion",
+    }
 
 
 def test_a_slot_scores_the_latest_days_in_shadow_and_its_gate_keys_rows_by_scorer(tmp_path: Path) -> None:
     """An unpartitioned line (the latest 10 days scored): both members trained in one build, the
     scores' suite keying rows by (id, model_name, model_version) as the kind declares."""
-    import json
-
     from tests.conftest import build_all
-    from tests.synthetic import make_factory
+    from tests.synthetic import key_by_scorer, make_factory
 
     specs = make_factory(tmp_path / "root")
     (specs / "slots.yaml").write_text(
@@ -385,13 +391,7 @@ def test_a_slot_scores_the_latest_days_in_shadow_and_its_gate_keys_rows_by_score
             }
         )
     )
-    suite_path = tmp_path / "root" / "expectations" / "synth" / "label_scores.json"
-    suite = json.loads(suite_path.read_text())
-    for expectation in suite["expectations"]:
-        if expectation["type"] == "expect_column_values_to_be_unique":
-            expectation["type"] = "expect_compound_columns_to_be_unique"
-            expectation["kwargs"] = {"column_list": ["id", "model_name", "model_version"]}
-    suite_path.write_text(json.dumps(suite))
+    key_by_scorer(tmp_path / "root" / "expectations" / "synth" / "label_scores.json")
     home = tmp_path / "home"
     _, _, report = build_all(home, specs)
     assert report.success, report.failures

@@ -40,7 +40,8 @@ def load_error(line_dir: Path) -> str:
 
 def test_shipped_line_is_valid(line_dir: Path) -> None:
     spec = load_line(line_dir)
-    assert set(spec.models) == {"delay_classifier"}
+    assert set(spec.models) == {"delay_classifier", "delay_logit"}
+    assert spec.slots["delay_risk"].members == ["delay_classifier", "delay_logit"]
     assert spec.feature_sets["flight_features"].source == "fct_flights"
     assert "fct_flights" in spec.dbt_models
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 NEW_MODEL = """
 models:
-  delay_logit:
+  delay_weather_logit:
     description: A linear challenger on schedule and weather features only.
     owner: team:ml-research
     tags: {stage: experiment}
@@ -35,10 +35,10 @@ models:
       beat_baseline: [roc_auc]
 
 predictions:
-  delay_logit_predictions:
+  delay_weather_logit_predictions:
     description: The challenger's scores for the last week.
     owner: team:ml-research
-    model: delay_logit
+    model: delay_weather_logit
     score: {last_days: 7}
 """
 
@@ -48,17 +48,17 @@ def test_new_model_from_yaml_materializes(flights_build: Build, tmp_path: Path) 
     (spec_dir / "challenger.yaml").write_text(NEW_MODEL)
     defs = build_definitions(spec_dir, home=flights_build.home)
     graph = defs.resolve_asset_graph()
-    node = graph.get(dg.AssetKey("delay_logit"))
+    node = graph.get(dg.AssetKey("delay_weather_logit"))
     assert node.group_name == "flights" and node.owners == ["team:ml-research"]  # the line's group
     assert node.tags.get("stage") == "experiment" and node.tags.get("factory/line") == "flights"
     assert node.parent_keys == {dg.AssetKey("flight_features")}
-    assert dg.AssetKey("delay_logit") in graph.get(dg.AssetKey("delay_logit_predictions")).parent_keys
+    assert dg.AssetKey("delay_weather_logit") in graph.get(dg.AssetKey("delay_weather_logit_predictions")).parent_keys
 
-    keys = [dg.AssetKey("delay_logit"), dg.AssetKey("delay_logit_predictions")]
+    keys = [dg.AssetKey("delay_weather_logit"), dg.AssetKey("delay_weather_logit_predictions")]
     report = execute(defs, flights_build.instance, keys, log_dir=tmp_path)
     assert report.success, report.failures
-    meta = report.assets["delay_logit"].metadata
-    split = yaml.safe_load(NEW_MODEL)["models"]["delay_logit"]["split"]
+    meta = report.assets["delay_weather_logit"].metadata
+    split = yaml.safe_load(NEW_MODEL)["models"]["delay_weather_logit"]["split"]
     end = split["end"]
     test_start = end - dt.timedelta(days=split["test_days"] - 1)
     train_end = test_start - dt.timedelta(days=1)
@@ -67,7 +67,7 @@ def test_new_model_from_yaml_materializes(flights_build: Build, tmp_path: Path) 
     assert set(k for k in meta if k.startswith("metric/")) == {"metric/roc_auc", "metric/log_loss", "metric/recall"}
     assert meta["metric/roc_auc"] > meta["baseline/roc_auc"]
     assert meta["dagster/uri"].endswith(".joblib")
-    predictions = report.assets["delay_logit_predictions"]
+    predictions = report.assets["delay_weather_logit_predictions"]
     last_day = (
         pl.read_parquet(flights_build.home / "features" / "flight_features" / "*.parquet")
         .get_column("scheduled_departure")

@@ -600,7 +600,7 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
                 )
                 return
             judged = verdict.metadata()
-            metadata |= {"slot": slot, "slot_promoted": verdict.promoted}
+            metadata |= {"slot": slot, "slot_promoted": verdict.promoted, "slot_role": verdict.role}
         registry.promote(record.version)
         yield dg.MaterializeResult(metadata=metadata)
         yield dg.AssetCheckResult(

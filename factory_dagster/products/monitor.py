@@ -315,6 +315,13 @@ def unreadable_reference_result(version: str, reason: str) -> dg.AssetCheckResul
     )
 
 
+def unpublished_result(version: str) -> dg.AssetCheckResult:
+    """Scores the gate kept from being published are not judged (the gate's check says why)."""
+    return unjudged_result(
+        version, dg.AssetCheckSeverity.WARN, "not judged: the scores gate kept the scored rows from being published"
+    )
+
+
 def missing_reference_result(monitor: DriftMonitorSpec, version: str) -> dg.AssetCheckResult:
     """A served version trained before monitoring has nothing to compare against: say so (WARN)."""
     return unjudged_result(

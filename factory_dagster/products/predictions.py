@@ -312,7 +312,9 @@ def build_predictions_asset(spec: FactorySpec, name: str, context: BuildContext)
             published = published or isinstance(event, dg.MaterializeResult)
             yield event
         drift = model.monitor.drift  # what the drift check spec declares (the champion is judged)
-        if published and drift.enabled:
+        if drift.enabled and not published:  # a check spec must have its result, or the step fails on that
+            yield monitor.unpublished_result(version.version)
+        elif drift.enabled:
             try:
                 reference = monitor.load_reference(model_registry(home, champion.model), version)
             except (ArtifactIntegrityError, OSError) as exc:

@@ -19,7 +19,7 @@ from pydantic import Field, NonNegativeFloat, field_validator
 
 from factory_dagster.markdown import markdown_table
 from factory_dagster.products.kind import BuildableKind, BuildContext
-from factory_dagster.products.model import Metric, ModelSpec, model_frame, model_registry
+from factory_dagster.products.model import Metric, ModelSpec, check_model, model_frame, model_registry
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.errors import SpecError, known
 from factory_dagster.spec.product import ProductSpec
@@ -86,7 +86,7 @@ def check_slot(spec: FactorySpec, name: str) -> list[SpecError]:
             errors.append(spec.error("slots", name, at, f"'{member}' is listed twice"))
         elif other := next((o for o in spec.slots if o < name and member in spec.slots[o].members), None):
             errors.append(spec.error("slots", name, at, f"'{member}' already competes in slot '{other}'"))
-        else:
+        elif not check_model(spec, member):  # a broken member's own error says what to fix; no echo here
             members.append((index, member, spec.models[member]))
         seen.add(member)
     if not members:
@@ -145,7 +145,9 @@ def slot_registry(home: FactoryHome, name: str) -> SlotRegistry:
 
 @dataclass(frozen=True)
 class SlotVerdict:
-    """What a candidate's judgement decided: whether it now serves the slot, and the evidence."""
+    """What a candidate's judgement decided: whether it now serves the slot, and the evidence.
+    A candidate that did not take the slot still passes its promotion check: it met its own rules,
+    so it becomes its model's served version, which scores the slot's rows in shadow (`role`)."""
 
     slot: str
     promoted: bool
@@ -153,10 +155,16 @@ class SlotVerdict:
     comparison: PairedComparison | None = None
     champion: SlotTenure | None = None  # the one it was compared with
     window: str = ""
+    role: str = CHAMPION  # what the candidate does in the slot from now on
 
     def metadata(self) -> dict[str, Any]:
         c = self.comparison
-        meta: dict[str, Any] = {"slot": self.slot, "slot_verdict": self.description, "slot_promoted": self.promoted}
+        meta: dict[str, Any] = {
+            "slot": self.slot,
+            "slot_verdict": self.description,
+            "slot_promoted": self.promoted,
+            "slot_role": self.role,
+        }
         if self.champion is not None:
             meta["slot_champion"] = f"{self.champion.model}@{self.champion.version}"
         if c is not None:
@@ -263,9 +271,11 @@ def judge_candidate(
         return SlotVerdict(
             slot_name,
             False,
-            f"no rows of {shown} are scored by both it and the champion",
+            f"did not take slot {slot_name}, serves it in shadow as a challenger: no rows of {shown} are scored "
+            "by both it and the champion",
             champion=champion,
             window=shown,
+            role=CHALLENGER,
         )
     comparison = paired_bootstrap(
         slot.metric,
@@ -290,10 +300,11 @@ def judge_candidate(
     return SlotVerdict(
         slot_name,
         False,
-        f"stays a challenger in slot {slot_name} (interval not above {bar}): {evidence}",
+        f"did not take slot {slot_name} (interval not above {bar}), serves it in shadow as a challenger: {evidence}",
         c,
         champion,
         shown,
+        CHALLENGER,
     )
 
 
