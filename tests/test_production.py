@@ -377,7 +377,8 @@ def test_rabbitmq_brokers_a_run_as_redis_does(production: Production, monkeypatc
 
 def test_the_dbt_steps_and_model_training_are_pooled_and_nothing_else() -> None:
     """What must not run twice at once across runs (README, Production: pools): each line's dbt
-    invocations and each model's training; every other step runs as workers allow."""
+    invocations and each model's training, one pool for a slot's members (they compete for one
+    champion); every other step runs as workers allow."""
     from factory_dagster.factory import build_definitions
 
     defs = build_definitions(["flights", "seattle_weather"], root=REPO, home=REPO / ".factory")
@@ -385,7 +386,8 @@ def test_the_dbt_steps_and_model_training_are_pooled_and_nothing_else() -> None:
     assert {step: pool for step, pool in pools.items() if pool} == {
         "flights_dbt_models": "flights/dbt",
         "flights_dbt_daily_models": "flights/dbt",
-        "delay_classifier": "flights/model/delay_classifier",
+        "delay_classifier": "flights/slot/delay_risk",
+        "delay_logit": "flights/slot/delay_risk",
         "seattle_weather_dbt_models": "seattle_weather/dbt",
         "seattle_high_temp": "seattle_weather/model/seattle_high_temp",
     }

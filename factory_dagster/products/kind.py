@@ -22,10 +22,6 @@ from factory_dagster.spec.time import PartitionsSpec
 from factory_dagster.storage.home import FactoryHome
 
 LINE_TAG = "factory/line"  # on every asset of a line: which line declared it
-# Kinds (by role) whose step reads its product's served state and then rewrites it: a model's
-# training compares its candidate with the served version, then promotes it; two trainings of one
-# model at once would both promote on a stale comparison. Each such product is a concurrency pool.
-EXCLUSIVE_ROLES = frozenset({"model"})
 ColumnDeps = dict[str, list[tuple[str, str]]]  # column → [(upstream asset key, upstream column)]
 
 
@@ -54,6 +50,11 @@ class BuildableKind(ProductKind):
     ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
         raise NotImplementedError
 
+    def pool(self, spec: FactorySpec, name: str) -> str | None:
+        """The concurrency pool (`line_pool`) of a product whose step must not run twice at once
+        across runs and workers; None (the default) when it may."""
+        return None
+
 
 def code_version(entries: Iterable[BaseModel | str], code: Iterable[object] = ()) -> str:
     """A code version that changes exactly when what computes the product changes: the spec
@@ -74,12 +75,12 @@ def line_pool(spec: FactorySpec, *resource: str) -> str:
 
 
 def exclusive_pool(spec: FactorySpec, key: dg.AssetKey | str) -> str | None:
-    """The pool of a product of an exclusive kind (`EXCLUSIVE_ROLES`), else None."""
+    """The pool its kind puts a product's step in (`BuildableKind.pool`), else None."""
     found = spec.product_of_key(key.to_user_string() if isinstance(key, dg.AssetKey) else key)
-    if found is None or found[0].role not in EXCLUSIVE_ROLES:
+    if found is None:
         return None
     kind, name = found
-    return line_pool(spec, kind.role, name)
+    return kind.pool(spec, name) if isinstance(kind, BuildableKind) else None
 
 
 def product_asset(

@@ -25,6 +25,7 @@ from factory_dagster.products.kind import (
     BuildContext,
     ColumnDeps,
     code_version,
+    line_pool,
     lineage_metadata,
     product_asset,
 )
@@ -154,6 +155,15 @@ class ModelKind(BuildableKind):
 
     def build(self, spec: FactorySpec, names: list[str], context: BuildContext) -> list[dg.AssetsDefinition]:
         return [build_model_asset(spec, name) for name in names]
+
+    def pool(self, spec: FactorySpec, name: str) -> str:
+        """Training compares its candidate with what serves, then promotes it: two trainings at
+        once would both promote on a stale comparison. One at a time per model, and per slot for
+        the members of one (they compete for one champion)."""
+        from factory_dagster.products.slot import slot_of  # the slot module builds on this one
+
+        slot = slot_of(spec, name)
+        return line_pool(spec, "slot", slot) if slot else line_pool(spec, "model", name)
 
     def stored(self, spec: FactorySpec, name: str, home: FactoryHome) -> bool:
         """A model is built when its registry serves a version."""
