@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def processes_with(marker: str) -> list[int]:
@@ -81,3 +82,15 @@ def celery_workers(count: int, env: dict[str, str], cwd: Path, folder: Path) -> 
             stack.enter_context(background([factory, "worker", "--name", f"w{n}"], env, cwd, log))
         wait_ready(logs)
         yield logs
+
+
+def wait_until(found: Callable[[], object], what: str, seconds: float = 300, log: Path | None = None) -> Any:
+    """`found()`'s first truthy value within `seconds`; else an AssertionError saying `what` did
+    not happen (with the end of `log`, the background process's, when given)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.5)
+    tail = f"; log:\n{log.read_text()[-3000:]}" if log is not None else ""
+    raise AssertionError(f"{what} within {seconds:g} s{tail}")

@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +31,7 @@ from factory_dagster.products.training import input_frame, score_frame
 from factory_dagster.storage.artifacts import ModelRegistry
 from factory_dagster.storage.home import FactoryHome
 from tests.conftest import REPO, build_all, line_args
-from tests.processes import background
+from tests.processes import background, wait_until
 from tests.synthetic import OWNER, key_by_scorer
 from tests.test_monitor import DAYS, write_events, write_line
 from tests.test_slots import oracle_interval
@@ -71,15 +70,6 @@ def latest_drift(instance: dg.DagsterInstance) -> dg.AssetCheckEvaluation:
 
 def retrain_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return [r for r in instance.get_runs() if REASON_TAG in r.tags]
-
-
-def wait_for(condition, what: str, log: Path):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(1)
-    raise AssertionError(f"{what} within {TIMEOUT} s; daemon log:\n{log.read_text()[-3000:]}")
 
 
 def sensor_skips(instance: dg.DagsterInstance) -> list[str]:
@@ -176,8 +166,10 @@ def test_a_shifted_day_retrains_once_through_the_daemon(tmp_path: Path, capsys: 
     log = tmp_path / "daemon.log"
     daemon = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(workspace)]
     with background(daemon, env, REPO, log):
-        (run,) = wait_for(lambda: retrain_runs(instance), "no retrain requested", log)
-        finished = wait_for(lambda: (r := instance.get_run_by_id(run.run_id)) and r.is_finished and r, "retrain", log)
+        (run,) = wait_until(lambda: retrain_runs(instance), "no retrain requested", TIMEOUT, log)
+        finished = wait_until(
+            lambda: (r := instance.get_run_by_id(run.run_id)) and r.is_finished and r, "retrain", TIMEOUT, log
+        )
         assert finished.status == dg.DagsterRunStatus.SUCCESS, log.read_text()[-3000:]
         retrained = registry.current()
         assert retrained is not None and retrained.version != first.version
@@ -191,8 +183,11 @@ def test_a_shifted_day_retrains_once_through_the_daemon(tmp_path: Path, capsys: 
         write_events(root / "events.csv", shifted_days={LANDED, SECOND})
         land(specs, home, instance, SECOND)
         assert not latest_drift(instance).passed
-        skip = wait_for(
-            lambda: next((s for s in sensor_skips(instance) if "in cooldown until" in s), None), "no cooldown tick", log
+        skip = wait_until(
+            lambda: next((s for s in sensor_skips(instance) if "in cooldown until" in s), None),
+            "no cooldown tick",
+            TIMEOUT,
+            log,
         )
     assert len(retrain_runs(instance)) == 1
     # the reason is the newest failure of the landed day: its drift, or its realized-performance decay

@@ -28,7 +28,7 @@ import pytest
 
 from benchmarks.production import admin
 from tests.conftest import REPO, copy_line
-from tests.processes import background, celery_workers, processes_with, wait_ready
+from tests.processes import background, celery_workers, processes_with, wait_ready, wait_until
 
 SOURCE_ROWS = 1461  # vega_datasets' seattle-weather.csv: 2012-01-01 .. 2015-12-31, one row a day
 RAW_TABLES = ["seattle_observations", "seattle_observations_again"]
@@ -392,15 +392,6 @@ def test_the_dbt_steps_and_model_training_are_pooled_and_nothing_else() -> None:
         "seattle_high_temp": "seattle_weather/model/seattle_high_temp",
     }
     assert pools["raw__flights"] is None and pools["delay_predictions"] is None
-
-
-def wait_until(found: Callable[[], object], what: str, seconds: float = 300) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {seconds:g} s")
 
 
 def dbt_builds(marker: str) -> list[int]:
