@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -244,7 +245,14 @@ def children_of(pids: list[int]) -> list[int]:
 def during_first_step(production: Production, instance: dg.DagsterInstance, action: Callable[[], None]):
     """Run the raw steps; once a step has started, `action()`; return the run's report and that step."""
     outcome: dict = {}
-    thread = threading.Thread(target=lambda: outcome.update(report=run_raw_steps(production, instance)))
+
+    def run() -> None:
+        try:
+            outcome["report"] = run_raw_steps(production, instance)
+        except BaseException:  # what the run raised, for the assertion below
+            outcome["error"] = traceback.format_exc()
+
+    thread = threading.Thread(target=run)
     thread.start()
     deadline = time.monotonic() + 300
     step = None
@@ -255,6 +263,7 @@ def during_first_step(production: Production, instance: dg.DagsterInstance, acti
             action()
         time.sleep(0.2)
     thread.join(timeout=300)
+    assert "error" not in outcome, f"the run raised:\n{outcome['error']}"
     assert step is not None and "report" in outcome, "the run never started a step, or never ended"
     return outcome["report"], step
 
