@@ -23,32 +23,42 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 E2E_FIXTURES = ("flights_build",)
 
 
-# Modules whose tests drive the machine's Redis (Celery brokers on numbered databases, flushed after
-# each test): under pytest-xdist they run on one worker, one at a time.
+# Modules whose tests start Celery workers on the machine's Redis and PostgreSQL: under pytest-xdist
+# they run on one worker, one at a time (two at once would starve each other's workers).
 BROKER_MODULES = ("test_production", "test_postgres_line")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """A test that uses the built flights line is e2e even if its module forgot the mark.
 
     `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): each test joins a
-    group that one worker runs. The tests sharing the flights build form one group (it is built
-    once); the others group by module, so a module-scoped fixture is built once too.
+    group that one worker runs, its module's (a module-scoped fixture is built once; the session's
+    flights build once per worker), the broker tests' together. Marked as each test is collected:
+    pytest-xdist reads the groups when collection ends.
     """
-    for item in items:
-        module = item.path.stem
-        if any(name in getattr(item, "fixturenames", ()) for name in E2E_FIXTURES):
-            item.add_marker(pytest.mark.e2e)
-            group = "flights"
-        else:
-            group = "brokers" if module in BROKER_MODULES else module
-        item.add_marker(pytest.mark.xdist_group(group))
+    if any(name in getattr(item, "fixturenames", ()) for name in E2E_FIXTURES):
+        item.add_marker(pytest.mark.e2e)
+    module = item.path.stem
+    item.add_marker(pytest.mark.xdist_group("brokers" if module in BROKER_MODULES else module))
+
+
+# What the factory exports for its process (FactoryHome.export, ensure_dagster_home, the CLI's
+# --root/--line), as the session found them.
+EXPORTED = ("DAGSTER_HOME", "FACTORY_HOME", "FACTORY_ROOT", "FACTORY_LINES")
+SESSION_ENVIRONMENT = {name: os.environ.get(name) for name in EXPORTED}
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment() -> Iterator[None]:
     """Builders export FACTORY_HOME/DAGSTER_HOME (and the CLI FACTORY_ROOT/FACTORY_LINES); undo that
-    after every test."""
+    after every test. Each test starts with the session's values of those: a module- or
+    session-scoped fixture that built something (before this fixture ran) leaves its DAGSTER_HOME
+    behind, and a later test's `factory` command would otherwise use that instance."""
+    for name, value in SESSION_ENVIRONMENT.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     saved = dict(os.environ)
     yield
     os.environ.clear()
