@@ -3,16 +3,52 @@ a marker in their environment, so nothing the test started outlives it, at any d
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+# Redis' 16 databases: 0 is the default broker's, 14 the benchmark's; the rest are the tests'.
+REDIS_TEST_DATABASES = [n for n in range(1, 16) if n != 14]
+
+
+@contextmanager
+def redis_broker() -> Iterator[str]:
+    """A Redis database no other running test (of any worktree or pytest worker) brokers on: its
+    URL, flushed before and after. Held by an exclusive lock on a file in the machine's temp
+    folder, so a Celery worker of another test can never take this test's tasks."""
+    import redis
+
+    deadline = time.monotonic() + 600
+    while True:
+        for number in REDIS_TEST_DATABASES:
+            lock = open(Path(tempfile.gettempdir()) / f"factory-test-redis-{number}.lock", "w")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            url = f"redis://127.0.0.1:6379/{number}"
+            try:
+                redis.Redis.from_url(url).flushdb()  # what a killed test may have left
+                yield url
+            finally:
+                try:
+                    redis.Redis.from_url(url).flushdb()
+                finally:
+                    lock.close()
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("every Redis test database is held by another test")
+        time.sleep(1)
 
 
 def processes_with(marker: str) -> list[int]:

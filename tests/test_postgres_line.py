@@ -17,7 +17,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.profile import active_profile
 from factory_dagster.storage.warehouse import Warehouse, warehouse_for
 from tests.conftest import REPO, Build
-from tests.processes import celery_workers
+from tests.processes import celery_workers, redis_broker
 from tests.test_warehouse_postgres import ADMIN_URI, fresh_database
 
 START = dt.date(2024, 1, 1)
@@ -63,17 +62,12 @@ def pg_env() -> Iterator[dict[str, str]]:
 def workers(pg_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
     """Two `factory worker`s serving `pg_env` through a Redis database of their own; yields the
     environment a `factory` command needs to send them its steps."""
-    import redis
-
-    broker = f"redis://127.0.0.1:6379/{1 + uuid.uuid4().int % 15}"  # 0 is the default broker's
-    env = {**os.environ, **pg_env, "FACTORY_CELERY_BROKER": broker, "PYTHONPATH": str(REPO)}
-    folder = tmp_path / "workers"
-    folder.mkdir()
-    try:
+    with redis_broker() as broker:
+        env = {**os.environ, **pg_env, "FACTORY_CELERY_BROKER": broker, "PYTHONPATH": str(REPO)}
+        folder = tmp_path / "workers"
+        folder.mkdir()
         with celery_workers(2, {**env, "FACTORY_HOME": str(folder / "home")}, REPO, folder):
             yield env
-    finally:
-        redis.Redis.from_url(broker).flushdb()
 
 
 def pg_warehouse(env: dict[str, str], tmp_path: Path) -> Warehouse:

@@ -1,8 +1,9 @@
 """The production profile against the machine's real services: PostgreSQL holds the Dagster
 instance, Redis brokers the steps to `factory worker` processes.
 
-Each test has its own PostgreSQL database and Redis database number, dropped and flushed after
-it; every worker a test starts is stopped (and checked gone) by `tests.processes.background`.
+Each test has its own PostgreSQL database and a Redis database no other running test uses,
+dropped and flushed after it; every worker a test starts is stopped (and checked gone) by
+`tests.processes.background`.
 The line is a copy of seattle_weather with a second raw source (the same file), so a run has two
 independent steps that two workers can execute at once. The warehouse is the production
 profile's: PostgreSQL, in the same database (schema `public`).
@@ -29,7 +30,7 @@ import pytest
 
 from benchmarks.production import admin
 from tests.conftest import REPO, copy_line
-from tests.processes import background, celery_workers, processes_with, wait_ready, wait_until
+from tests.processes import background, celery_workers, processes_with, redis_broker, wait_ready, wait_until
 
 SOURCE_ROWS = 1461  # vega_datasets' seattle-weather.csv: 2012-01-01 .. 2015-12-31, one row a day
 RAW_TABLES = ["seattle_observations", "seattle_observations_again"]
@@ -55,10 +56,9 @@ class Production:
 
 @pytest.fixture
 def production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Production]:
-    """The production profile on a fresh database and Redis db number, serving the test line."""
+    """The production profile on a fresh database and a Redis database of its own, serving the
+    test line."""
     database = f"factory_prod_{uuid.uuid4().hex[:12]}"
-    redis_db = 1 + uuid.uuid4().int % 15  # Redis' 16 databases; 0 is the default broker's
-    broker = f"redis://127.0.0.1:6379/{redis_db}"
     spec_dir = copy_line(tmp_path / "factory", "seattle_weather")
     sources = spec_dir / "sources.yaml"
     text = sources.read_text()
@@ -66,26 +66,24 @@ def production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Prod
         "seattle_observations:", "seattle_observations_again:", 1
     )
     sources.write_text(text + second)
-    env = {
-        "FACTORY_PROFILE": "production",
-        "FACTORY_PG_USER": "postgres",
-        "FACTORY_PG_DBNAME": database,
-        "FACTORY_CELERY_BROKER": broker,
-        "FACTORY_HOME": str(tmp_path / "home"),
-        "FACTORY_ROOT": str(tmp_path / "factory"),
-        "FACTORY_LINES": "seattle_weather",
-    }
-    admin(f'create database "{database}"')
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield Production(env, database, broker, tmp_path / "home", tmp_path / "factory", tmp_path)
-    finally:
-        admin(f'drop database if exists "{database}" with (force)')
-        import redis
-
-        redis.Redis.from_url(broker).flushdb()
+    with redis_broker() as broker:
+        env = {
+            "FACTORY_PROFILE": "production",
+            "FACTORY_PG_USER": "postgres",
+            "FACTORY_PG_DBNAME": database,
+            "FACTORY_CELERY_BROKER": broker,
+            "FACTORY_HOME": str(tmp_path / "home"),
+            "FACTORY_ROOT": str(tmp_path / "factory"),
+            "FACTORY_LINES": "seattle_weather",
+        }
+        admin(f'create database "{database}"')
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        try:
+            yield Production(env, database, broker, tmp_path / "home", tmp_path / "factory", tmp_path)
+        finally:
+            admin(f'drop database if exists "{database}" with (force)')
 
 
 def worker_env(production: Production) -> dict[str, str]:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 
@@ -21,6 +22,7 @@ from factory_dagster.products.kind import BuildableKind
 from factory_dagster.spec import FactorySpec
 from factory_dagster.spec.product import ProductKind
 from factory_dagster.storage.home import FactoryHome
+from factory_dagster.storage.profile import ProfileError
 from factory_dagster.storage.warehouse import active_warehouse
 
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -269,7 +271,17 @@ def execute(
                 watcher.stopped.set()
                 watcher.join()
     elapsed = time.monotonic() - started
-    report = build_report(instance, run_id, [k.to_user_string() for k in keys], elapsed, steps)
+    selected = [k.to_user_string() for k in keys]
+    try:
+        # The run can end while the database is still dropping connections: read it back once
+        # the database answers again.
+        report = retrying(lambda: build_report(instance, run_id, selected, elapsed, steps), connection_errors())
+    except connection_errors() as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ProfileError(
+            f"run {run_id} ended, but the Dagster instance database did not answer for "
+            f"{INSTANCE_RETRY_SECONDS} s to read its outcome: {reason}"
+        ) from exc
     report.log_path = log_path
     return report
 
@@ -301,24 +313,50 @@ def execute_distributed(
         return failed
 
 
-# A dropped database connection is usually brief: marking the run failed retries this long.
-MARK_FAILED_SECONDS = 60
+# A dropped database connection is usually brief: reading or marking a run retries this long.
+INSTANCE_RETRY_SECONDS = 60
+
+T = TypeVar("T")
+
+
+def connection_errors() -> tuple[type[Exception], ...]:
+    """What the instance's storage raises when its database drops or refuses the connection."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        from dagster_postgres.utils import DagsterPostgresException
+    except ImportError:  # an instance without dagster-postgres: SQLite's errors only
+        return (OperationalError,)
+    return (OperationalError, DagsterPostgresException)
+
+
+def retrying(call: Callable[[], T], errors: tuple[type[Exception], ...]) -> T:
+    """`call()`, again every 2 s while it raises one of `errors`, for up to `INSTANCE_RETRY_SECONDS`;
+    then the last error."""
+    deadline = time.monotonic() + INSTANCE_RETRY_SECONDS
+    while True:
+        try:
+            return call()
+        except errors:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
 
 
 def mark_failed(instance: dg.DagsterInstance, request: str, message: str) -> str | None:
     """Mark the run of `request` failed (unless it finished) and return its id; None when the
-    instance cannot be reached within `MARK_FAILED_SECONDS` or never stored the run."""
-    deadline = time.monotonic() + MARK_FAILED_SECONDS
-    while True:
-        try:
-            runs = instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: request}), limit=1)
-            if runs and not runs[0].is_finished:
-                instance.report_run_failed(runs[0], message)
-            return runs[0].run_id if runs else None
-        except Exception:  # the database is still unreachable: wait for it, for a while
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(2)
+    instance cannot be reached within `INSTANCE_RETRY_SECONDS` or never stored the run."""
+
+    def mark() -> str | None:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: request}), limit=1)
+        if runs and not runs[0].is_finished:
+            instance.report_run_failed(runs[0], message)
+        return runs[0].run_id if runs else None
+
+    try:
+        return retrying(mark, (Exception,))  # whatever broke, the database is likely still away
+    except Exception:
+        return None
 
 
 def job_of(defs: dg.Definitions) -> dg.JobDefinition:
