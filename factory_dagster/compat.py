@@ -21,6 +21,7 @@ PRIVATE_APIS = {
     "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV": "that handle: closed so the factory's own DuckDB connections can open the same file",
     "dagster_celery.make_app.make_app": "the Celery app of dagster-celery's queues and routes, for `factory worker` (its CLI writes the broker URL into a file)",
     "dagster_celery.tasks.create_task": "registers the task that executes one step on that app",
+    "dagster_postgres.utils.DagsterPostgresException": "what dagster-postgres raises once its own reconnect retries give up",
 }
 
 
@@ -67,3 +68,15 @@ def celery_worker_app(broker: str, backend: str) -> Any:
     app.conf.update(worker_prefetch_multiplier=1)  # a worker takes one step at a time per process
     create_task(app)
     return app
+
+
+def instance_connection_errors() -> tuple[type[Exception], ...]:
+    """What a Dagster instance's storage raises when its database drops or refuses the connection:
+    SQLAlchemy's `OperationalError`, and dagster-postgres' own error after its retries."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        from dagster_postgres.utils import DagsterPostgresException
+    except ImportError:  # an instance without dagster-postgres: SQLite's errors only
+        return (OperationalError,)
+    return (OperationalError, DagsterPostgresException)

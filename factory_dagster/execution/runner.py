@@ -15,7 +15,7 @@ from typing import TypeVar
 import dagster as dg
 
 from factory_dagster.automation.partitions import RANGE_END, RANGE_START, check_range
-from factory_dagster.compat import AssetGraph
+from factory_dagster.compat import AssetGraph, instance_connection_errors
 from factory_dagster.execution.report import RunReport, build_report
 from factory_dagster.lineage.graph import REPORT_GROUP
 from factory_dagster.products.kind import BuildableKind
@@ -275,8 +275,10 @@ def execute(
     try:
         # The run can end while the database is still dropping connections: read it back once
         # the database answers again.
-        report = retrying(lambda: build_report(instance, run_id, selected, elapsed, steps), connection_errors())
-    except connection_errors() as exc:
+        report = retrying(
+            lambda: build_report(instance, run_id, selected, elapsed, steps), instance_connection_errors()
+        )
+    except instance_connection_errors() as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ProfileError(
             f"run {run_id} ended, but the Dagster instance database did not answer for "
@@ -317,17 +319,6 @@ def execute_distributed(
 INSTANCE_RETRY_SECONDS = 60
 
 T = TypeVar("T")
-
-
-def connection_errors() -> tuple[type[Exception], ...]:
-    """What the instance's storage raises when its database drops or refuses the connection."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        from dagster_postgres.utils import DagsterPostgresException
-    except ImportError:  # an instance without dagster-postgres: SQLite's errors only
-        return (OperationalError,)
-    return (OperationalError, DagsterPostgresException)
 
 
 def retrying(call: Callable[[], T], errors: tuple[type[Exception], ...]) -> T:
