@@ -197,7 +197,7 @@ def show_markdown(page: Any, label: str) -> str:
     if not button.count():
         return row.locator("table").first.inner_text()
     button.click()
-    dialog = page.get_by_role("dialog")
+    dialog = page.get_by_role("dialog").filter(has_not_text="Join the Dagster community")
     dialog.locator("table").first.wait_for()
     text = dialog.inner_text()
     page.keyboard.press("Escape")
@@ -312,7 +312,7 @@ def test_materialize_one_day_from_the_ui(ui: Callable[[str], Any], factory: Fact
     before = frozenset(r.run_id for r in factory.instance().get_runs())
     page = ui("/assets/raw/flights")
     page.get_by_role("button").filter(has_text=re.compile(r"^Materialize")).first.click()
-    dialog = page.get_by_role("dialog")
+    dialog = page.get_by_role("dialog").filter(has_not_text="Join the Dagster community")
     dialog.get_by_text("Launch runs to materialize raw / flights").wait_for()
     partitions = dialog.get_by_placeholder(re.compile(r"^ex: "))
     partitions.fill(DAY)

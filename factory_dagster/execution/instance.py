@@ -88,7 +88,13 @@ def instance_yaml(profile: DeploymentProfile) -> str:
 
 def ensure_schema(settings: PostgresSettings) -> None:
     """Create the instance's schema (Dagster creates its tables, not their schema)."""
-    check_postgres(settings, "Dagster instance database", f'create schema if not exists "{settings.schema}"')
+    # Two processes starting at once (workers) would race on `create schema if not exists`, which
+    # PostgreSQL does not make atomic: the transaction-scoped advisory lock lets one create it.
+    check_postgres(
+        settings,
+        "Dagster instance database",
+        f"select pg_advisory_xact_lock(hashtext('factory.schema')); create schema if not exists \"{settings.schema}\"",
+    )
 
 
 def ensure_dagster_home(home: FactoryHome, profile: DeploymentProfile | None = None) -> Path:
