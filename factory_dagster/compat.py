@@ -22,6 +22,11 @@ PRIVATE_APIS = {
     "dagster_celery.make_app.make_app": "the Celery app of dagster-celery's queues and routes, for `factory worker` (its CLI writes the broker URL into a file)",
     "dagster_celery.tasks.create_task": "registers the task that executes one step on that app",
     "dagster_postgres.utils.DagsterPostgresException": "what dagster-postgres raises once its own reconnect retries give up",
+    "dagster._core.storage.event_log.SqliteEventLogStorage": "the embedded instance's event log, extended by BatchingSqliteEventLogStorage",
+    "dagster._core.storage.event_log.SqliteEventLogStorage.prepare_insert_event": "its statement for one event's row",
+    "dagster._core.storage.event_log.SqliteEventLogStorage.prepare_insert_event_batch": "the same for many rows in one statement",
+    "dagster._core.storage.event_log.SqliteEventLogStorage._store_asset_event_tags": "indexes each event's partition tags (what the UI's partition status reads)",
+    "dagster._core.storage.event_log.SqliteEventLogStorage._store_asset_event": "updates the asset's latest-event row",
 }
 
 
@@ -80,3 +85,62 @@ def instance_connection_errors() -> tuple[type[Exception], ...]:
     except ImportError:  # an instance without dagster-postgres: SQLite's errors only
         return (OperationalError,)
     return (OperationalError, DagsterPostgresException)
+
+
+def batching_sqlite_event_log_storage() -> type:
+    """`BatchingSqliteEventLogStorage`, made when an instance's `dagster.yaml` names it."""
+    from dagster._core.events import DagsterEventType
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    batchable = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION}
+
+    class _Storage(SqliteEventLogStorage):
+        __doc__ = BATCHING_DOC
+
+        @classmethod
+        def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> Any:
+            return cls(inst_data=inst_data, **config_value)  # Dagster's returns its own class, not cls
+
+        def store_event_batch(self, events: Sequence[Any]) -> None:
+            kinds = {event.get_dagster_event().event_type for event in events}
+            runs = {event.run_id for event in events}
+            if len(runs) != 1 or len(kinds) != 1 or not kinds <= batchable:
+                super().store_event_batch(events)  # one by one, as Dagster's SQLite storage does
+                return
+            with self.run_connection(events[0].run_id) as conn:
+                conn.execute(self.prepare_insert_event_batch(events))
+            with self.index_transaction() as conn:
+                ids = [inserted_id(conn.execute(self.prepare_insert_event(event))) for event in events]
+                self._store_asset_event_tags(conn, events, ids)
+                self._store_asset_event(conn, events[-1], ids[-1])  # the asset's latest: the batch's last
+
+    def inserted_id(result: Any) -> int:
+        key = result.inserted_primary_key
+        assert key is not None and key[0] is not None, "SQLite returned no id for an inserted event"
+        return int(key[0])
+
+    _Storage.__name__ = _Storage.__qualname__ = "BatchingSqliteEventLogStorage"
+    _Storage.__module__ = __name__
+    return _Storage
+
+
+BATCHING_DOC = """Dagster's SQLite event log, writing a range run's materializations in two transactions.
+
+A run over a window of N daily partitions records N materializations of each asset. Dagster's
+SQLite storage writes each alone (a run-shard row, then an index-shard row, its tags and the
+asset's row, each on a new connection and commit: ≈8 ms an event, most of a flights build's
+bookkeeping). With `DAGSTER_EVENT_BATCH_SIZE` set (the factory sets it), Dagster hands one step
+output's events to `store_event_batch`; dagster-postgres writes those in bulk, and this does the
+same on SQLite: one run-shard insert of every row, one index-shard transaction for the rows,
+their tags and the asset's latest event (as dagster-postgres does: the batch's last).
+"""
+
+
+def __getattr__(name: str) -> Any:
+    # Dagster loads the class by name from `dagster.yaml` (module: factory_dagster.compat); built
+    # on first use so that importing this module never imports Dagster's storage internals.
+    if name == "BatchingSqliteEventLogStorage":
+        cls = batching_sqlite_event_log_storage()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from factory_dagster.execution.distributed import celery_config, factory_executor
-from factory_dagster.execution.instance import DEFAULT_INSTANCE_YAML, instance_yaml
+from factory_dagster.execution.instance import instance_yaml
 from factory_dagster.storage.profile import ProfileError, active_profile, redact_url
 
 PRODUCTION = {
@@ -75,7 +77,7 @@ def test_the_production_instance_names_its_secrets_by_variable():
     """dagster.yaml on PostgreSQL: the values set in the environment by `env:`, the password never
     written; queued runs as many as configured; pools one step at a time."""
     env = {**PRODUCTION, "FACTORY_DAGSTER_PG_PASSWORD": "dagst3r", "FACTORY_MAX_CONCURRENT_RUNS": "3"}
-    text = instance_yaml(active_profile(env))
+    text = instance_yaml(active_profile(env), Path("/srv/dagster"))
     assert "s3cret" not in text and "dagst3r" not in text
     config = yaml.safe_load(text)
     assert config["storage"]["postgres"]["postgres_db"] == {
@@ -94,9 +96,35 @@ def test_the_production_instance_names_its_secrets_by_variable():
     }
 
 
-def test_embedded_keeps_its_sqlite_instance_one_run_at_a_time():
-    assert instance_yaml(active_profile({})) == DEFAULT_INSTANCE_YAML
-    assert yaml.safe_load(DEFAULT_INSTANCE_YAML)["run_queue"] == {"max_concurrent_runs": 1}
+def test_embedded_keeps_its_sqlite_instance_one_run_at_a_time(tmp_path: Path):
+    config = yaml.safe_load(instance_yaml(active_profile({}), tmp_path / "dagster"))
+    assert config["run_queue"] == {"max_concurrent_runs": 1}
+    assert config["event_log_storage"] == {
+        "module": "factory_dagster.compat",
+        "class": "BatchingSqliteEventLogStorage",
+        "config": {"base_dir": f"{tmp_path}/dagster/history/runs/"},  # where Dagster's own SQLite log keeps it
+    }
+
+
+def test_a_copied_home_writes_its_own_event_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The embedded dagster.yaml names its folder; a copy of the home, used in place of the
+    original (DAGSTER_HOME set to it, as a user would), is rewritten to name the copy's."""
+    import shutil
+
+    from factory_dagster.execution.instance import ensure_dagster_home
+    from factory_dagster.storage.home import FactoryHome
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    ensure_dagster_home(FactoryHome(tmp_path / "home"), active_profile({}))
+    shutil.copytree(tmp_path / "home", tmp_path / "copy")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "copy" / "dagster"))
+    ensure_dagster_home(FactoryHome(tmp_path / "copy"), active_profile({}))
+    written = yaml.safe_load((tmp_path / "copy" / "dagster" / "dagster.yaml").read_text())
+    assert written["event_log_storage"]["config"]["base_dir"] == f"{tmp_path}/copy/dagster/history/runs/"
+    own = "telemetry:\n  enabled: false\n"  # a user's own dagster.yaml stays as it is
+    (tmp_path / "copy" / "dagster" / "dagster.yaml").write_text(own)
+    ensure_dagster_home(FactoryHome(tmp_path / "copy"), active_profile({}))
+    assert (tmp_path / "copy" / "dagster" / "dagster.yaml").read_text() == own
 
 
 def test_embedded_runs_steps_in_process_production_on_celery(monkeypatch):

@@ -68,13 +68,60 @@ def test_each_partition_carries_its_own_rows(range_run) -> None:
     build, expected = range_run
     materializations = _records(build, dg.DagsterEventType.ASSET_MATERIALIZATION)
     assert len(materializations) == DAYS
+    last = max(expected)
     for record in materializations:
         materialization = record.asset_materialization
         assert materialization is not None and materialization.partition is not None
         metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
         assert metadata["dagster/row_count"] == expected[materialization.partition]
-        assert metadata["factory/window_rows"] == sum(expected.values())
         assert "factory/partition_rows" not in metadata  # a window-wide table would be stored once per day
+        if materialization.partition == last:  # the window's metadata, once
+            assert metadata["factory/window_rows"] == sum(expected.values())
+            assert "dagster/column_schema" in metadata
+        else:
+            assert set(metadata) == {"dagster/row_count"}, materialization.partition
+
+
+def test_the_latest_materialization_holds_the_windows_metadata(range_run) -> None:
+    build, expected = range_run
+    event = build.instance.get_latest_materialization_event(dg.AssetKey(["raw", "readings"]))
+    assert event is not None and event.asset_materialization is not None
+    assert event.asset_materialization.partition == max(expected)
+    assert event.asset_materialization.metadata["factory/window_rows"].value == sum(expected.values())
+
+
+def test_batched_event_log_indexes_partitions_as_dagsters_own(range_run, tmp_path: Path) -> None:
+    """The embedded instance's event log writes a window's materializations in bulk; Dagster's own
+    SQLite event log, given the same events one at a time, answers every partition query alike."""
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    from factory_dagster.compat import BatchingSqliteEventLogStorage
+
+    build, expected = range_run
+    assert type(build.instance.event_log_storage).__name__ == "BatchingSqliteEventLogStorage"
+    entries = [r.event_log_entry for r in _records(build, dg.DagsterEventType.ASSET_MATERIALIZATION)]
+    dagsters, batched = (
+        SqliteEventLogStorage(str(tmp_path / "one")),
+        BatchingSqliteEventLogStorage(str(tmp_path / "batch")),
+    )
+    for entry in entries:
+        dagsters.store_event(entry)
+    batched.store_event_batch(entries)
+    key = dg.AssetKey(["raw", "readings"])
+    for storage in (dagsters, batched):
+        assert storage.get_materialized_partitions(key) == set(expected)
+    assert (
+        dagsters.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION).keys()
+        == batched.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION).keys()
+    )
+    for storage in (dagsters, batched):
+        [record] = storage.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[str(START)]), 1
+        ).records
+        assert record.asset_materialization is not None and record.partition_key == str(START)
+        assert record.asset_materialization.metadata["dagster/row_count"].value == expected[str(START)]
+    latest = [s.get_asset_records([key])[0].asset_entry.last_materialization for s in (dagsters, batched)]
+    assert [m.dagster_event.partition for m in latest if m and m.dagster_event] == [max(expected)] * 2
 
 
 def test_a_range_run_plans_each_asset_once(range_run) -> None:

@@ -120,15 +120,11 @@ def build_report(
             rows = values.get("dagster/row_count")
             if mat.partition:
                 outcome.partitions.append(mat.partition)
-            # A range run records one materialization per partition; each carries the run's
-            # metadata and, when the asset counts them, its own partition's rows.
-            if WINDOW_ROWS in values and mat.partition and isinstance(rows, int):
-                outcome.rows_by_partition[mat.partition] = rows
-                outcome.rows = values[WINDOW_ROWS]
-                values.pop("dagster/row_count")
-            elif isinstance(rows, int):
+            if isinstance(rows, int):
                 outcome.rows = rows
-            outcome.metadata = values
+                if mat.partition:
+                    outcome.rows_by_partition[mat.partition] = rows
+            outcome.metadata = {**outcome.metadata, **values}
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             report.checks.append(
@@ -146,6 +142,15 @@ def build_report(
         elif event.event_type == dg.DagsterEventType.RUN_FAILURE:
             for step, reason in worker_failures(event).items():
                 report.failures.setdefault(step, reason)
+    for outcome in report.assets.values():
+        # A range run records one materialization per partition. An asset that counts its rows
+        # per partition puts each day's on its own and the window's total and metadata on the
+        # last (gates/publish.py); any other carries one count for the whole window.
+        if WINDOW_ROWS in outcome.metadata:
+            outcome.rows = outcome.metadata[WINDOW_ROWS]
+            outcome.metadata.pop("dagster/row_count", None)
+        else:
+            outcome.rows_by_partition.clear()
     return report
 
 

@@ -20,27 +20,34 @@ from factory_dagster.storage.home import FactoryHome
 from factory_dagster.storage.quarantine import quarantine
 
 PARTITION_ROWS = "factory/partition_rows"  # in what `publish()` returns: rows per day, scoped below
-WINDOW_ROWS = "factory/window_rows"  # on each partition's materialization: the run's rows over its window
+WINDOW_ROWS = "factory/window_rows"  # on the window's last partition: the run's rows over its window
 
 
 def scope_partition_rows(
     context: dg.AssetExecutionContext, metadata: Mapping[str, Any], asset_key: dg.AssetKey | None = None
 ) -> dict[str, Any]:
-    """Each partition's own `dagster/row_count` (what the UI shows per partition), and the rest.
+    """Each partition's own `dagster/row_count` (what the UI shows per partition); the rest of
+    the metadata, with the window's total, on the window's last partition only. Returns what is
+    left for the output itself (all of it for an unpartitioned write, else nothing).
 
     A range run records one materialization per partition, each carrying every key of the
     output's metadata: a window-wide table of rows per day would be stored once per day (its
-    size squared: gigabytes over thousands of days). Scoped, each partition carries its count.
+    size squared: gigabytes over thousands of days), and a column schema and lineage ≈9 KB a
+    day, serialized and written twice by the event log (most of a year's build bookkeeping).
+    The last partition's is the asset's latest materialization: the UI, the run report and the
+    lineage read the window's metadata there; an earlier day shows its own row count only.
     """
     rest = dict(metadata)
     counts = rest.pop(PARTITION_ROWS, None)
     if not counts:
         return rest
-    for day, rows in counts.items():
-        context.add_asset_metadata({"dagster/row_count": dg.MetadataValue.int(rows)}, asset_key, day)
-    rest[WINDOW_ROWS] = dg.MetadataValue.int(sum(counts.values()))
     rest.pop("dagster/row_count", None)  # the window's total would show as each day's count
-    return rest
+    rest[WINDOW_ROWS] = dg.MetadataValue.int(sum(counts.values()))
+    *_, last = counts
+    for day, rows in counts.items():
+        own = {"dagster/row_count": dg.MetadataValue.int(rows)}
+        context.add_asset_metadata({**rest, **own} if day == last else own, asset_key, day)
+    return {}
 
 
 def audit_then_publish(
