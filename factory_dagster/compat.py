@@ -6,7 +6,10 @@ in `PRIVATE_APIS`, and `tests/test_compat.py` fails naming the one an upgrade re
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -22,6 +25,7 @@ PRIVATE_APIS = {
     "dagster_celery.make_app.make_app": "the Celery app of dagster-celery's queues and routes, for `factory worker` (its CLI writes the broker URL into a file)",
     "dagster_celery.tasks.create_task": "registers the task that executes one step on that app",
     "dagster_postgres.utils.DagsterPostgresException": "what dagster-postgres raises once its own reconnect retries give up",
+    "dagster_dbt.DbtCliResource._cli_version": "the version of the dbt it runs, which dagster-dbt asks `dbt --version` for (2 s, and a request to PyPI)",
     "dagster._core.storage.event_log.SqliteEventLogStorage": "the embedded instance's event log, extended by BatchingSqliteEventLogStorage",
     "dagster._core.storage.event_log.SqliteEventLogStorage.prepare_insert_event": "its statement for one event's row",
     "dagster._core.storage.event_log.SqliteEventLogStorage.prepare_insert_event_batch": "the same for many rows in one statement",
@@ -144,3 +148,37 @@ def __getattr__(name: str) -> Any:
         globals()[name] = cls
         return cls
     raise AttributeError(name)
+
+
+def dbt_cli_resource(project_dir: Any, executable: str) -> Any:
+    """dagster-dbt's `DbtCliResource` for `executable`, told its version when it is the dbt-core
+    installed beside this interpreter (the one dagster-dbt imports).
+
+    dagster-dbt runs `dbt --version` once per resource (each run in process, each step on a
+    worker) to learn which dbt it drives: ≈2 s of a dbt step, and that command asks PyPI for
+    the latest release (a request at run time, 1 s timeout). For the dbt-core installed here the
+    answer is this environment's package version. Any other executable is asked as before.
+    """
+    from dagster_dbt import DbtCliResource
+
+    beside = Path(sys.executable).with_name("dbt")
+    if Path(executable).absolute() != beside.absolute():
+        return DbtCliResource(project_dir=project_dir, dbt_executable=executable)
+    return _installed_dbt_cli()(project_dir=project_dir, dbt_executable=executable)
+
+
+@functools.cache
+def _installed_dbt_cli() -> type:
+    from importlib.metadata import version
+
+    from dagster_dbt import DbtCliResource
+    from packaging.version import parse
+
+    class InstalledDbtCliResource(DbtCliResource):
+        """`DbtCliResource` running the dbt-core installed beside this interpreter."""
+
+        @functools.cached_property
+        def _cli_version(self) -> Any:
+            return parse(version("dbt-core"))
+
+    return InstalledDbtCliResource

@@ -51,3 +51,24 @@ def test_release_closes_the_adapter_handle_dbt_duckdb_keeps() -> None:
 
     release_duckdb_adapter_connection()
     assert DuckDBConnectionManager._ENV is None
+
+
+def test_the_installed_dbt_is_told_its_version_without_asking_it(tmp_path: pathlib.Path) -> None:
+    """dagster-dbt learns the dbt version from `dbt --version` (2 s, and a request to PyPI); for
+    the dbt-core beside this interpreter the factory tells it, and it is what that command says."""
+    import re
+    import subprocess
+    import sys
+
+    from factory_dagster.compat import dbt_cli_resource
+
+    executable = str(pathlib.Path(sys.executable).with_name("dbt"))
+    resource = dbt_cli_resource(str(PACKAGE.parent / "dbt_project"), executable)
+    assert type(resource).__name__ == "InstalledDbtCliResource"
+    said = subprocess.run([executable, "--version"], capture_output=True, text=True, check=True).stdout
+    installed = re.search(r"installed:\s+(\d+\.\d+\.\d+)", said)
+    assert installed is not None, said
+    assert str(resource._cli_version) == installed.group(1)
+    (tmp_path / "dbt").symlink_to(executable)  # a dbt elsewhere: dagster-dbt asks it
+    other = dbt_cli_resource(str(PACKAGE.parent / "dbt_project"), str(tmp_path / "dbt"))
+    assert type(other).__name__ == "DbtCliResource"

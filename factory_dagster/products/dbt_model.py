@@ -38,7 +38,7 @@ from factory_dagster.automation.partitions import (
     window_from_tags,
     window_of,
 )
-from factory_dagster.compat import release_duckdb_adapter_connection
+from factory_dagster.compat import dbt_cli_resource, release_duckdb_adapter_connection
 from factory_dagster.gates import history
 from factory_dagster.gates.gate import GATE_CHECK, Gate
 from factory_dagster.gates.publish import PARTITION_ROWS, scope_partition_rows
@@ -162,9 +162,7 @@ def dbt_executable() -> str:
 
 def dbt_cli(project_dir: Path, home: FactoryHome) -> DbtCliResource:
     """dbt on the active profile's warehouse, with the factory's dbt profile."""
-    return DbtCliResource(
-        project_dir=dbt_project(project_dir, active_dbt_target(home)), dbt_executable=dbt_executable()
-    )
+    return dbt_cli_resource(dbt_project(project_dir, active_dbt_target(home)), dbt_executable())
 
 
 def _documentation_error(spec: FactorySpec, name: str, column: str, readers: list[str]) -> SpecError:
