@@ -215,7 +215,7 @@ class ScaleResult:
         return self.floor.seconds - (0.0 if self.scored else self.floor_json.get("steps", {}).get("score", 0.0))
 
 
-def run_scale(scale: int, work: Path, timeout: float | None) -> ScaleResult:
+def run_scale(scale: int, work: Path, timeout: float | None, max_train_rows: int | None = None) -> ScaleResult:
     folder = work / f"flights_{scale}x"
     for stale in ("home", "floor", "root"):
         shutil.rmtree(folder / stale, ignore_errors=True)
@@ -230,11 +230,14 @@ def run_scale(scale: int, work: Path, timeout: float | None) -> ScaleResult:
             print(f"[{scale}x] generating the data ...", flush=True)
             rows = write_scaled(scale, data, base)
         del base
-        root = scaled_flights_root(folder / "root", scale, data)
+        root = scaled_flights_root(folder / "root", scale, data, max_train_rows=max_train_rows)
     prepare(root)
     print(f"[{scale}x] floor ...", flush=True)
     floor = measure(
-        [sys.executable, "-m", "benchmarks.floor", "--root", str(root), "--work", str(folder / "floor"), "--json"],
+        [
+            *[sys.executable, "-m", "benchmarks.floor", "--root", str(root), "--work", str(folder / "floor"), "--json"],
+            *(["--max-train-rows", str(max_train_rows)] if max_train_rows is not None and scale > 1 else []),
+        ],
         clean_env(PYTHONPATH=os.environ.get("PYTHONPATH", "")),
         timeout,
         folder / "floor.log",
@@ -449,20 +452,33 @@ def main() -> None:
     parser.add_argument(
         "--partition-timeout", type=float, default=300, help="seconds before the partition build is killed"
     )
+    parser.add_argument(
+        "--max-train-rows",
+        type=int,
+        default=1_000_000,
+        help="above 1x, every model of the line and the floor train on at most this many rows (0: all)",
+    )
     parser.add_argument("--no-bookkeeping", action="store_true", help="skip the partition line, backfill and load")
     parser.add_argument("--repeat", type=int, default=3, help="cold definitions loads (the median is kept)")
     parser.add_argument("--note", default="", help="a line written above the results (e.g. what else ran)")
     parser.add_argument("--append", action="store_true", help="add this run's results to --out instead of replacing it")
     args = parser.parse_args()
+    args.max_train_rows = args.max_train_rows or None
     args.work.mkdir(parents=True, exist_ok=True)
-    scales = [run_scale(scale, args.work, args.timeout) for scale in args.scale]
+    scales = [run_scale(scale, args.work, args.timeout, args.max_train_rows) for scale in args.scale]
     flights_home = args.work / "flights_1x" / "home" if 1 in args.scale else None
     books = (
         None
         if args.no_bookkeeping
         else run_bookkeeping(args.work, flights_home, args.days, args.partition_timeout, args.repeat)
     )
-    text = report(scales, books, args.note)
+    bounded = (
+        f"Above 1x every model of the line and the floor train on at most {args.max_train_rows:,} rows "
+        "(`max_train_rows`: the factory's time-stratified sample, the floor's even one)."
+        if args.max_train_rows and any(scale > 1 for scale in args.scale)
+        else ""
+    )
+    text = report(scales, books, " ".join(filter(None, [args.note, bounded])))
     print(text)
     if args.out:
         before = args.out.read_text(encoding="utf-8") if args.append and args.out.exists() else "# Benchmark results\n"

@@ -94,6 +94,21 @@ def test_scaled_root_reads_the_file_and_scales_per_day_bounds(tmp_path: Path, sc
     assert bounds["raw.planes"][0] == {"min_value": 3000, "max_value": 5000}
 
 
+def test_a_bounded_root_declares_max_train_rows_on_every_model(tmp_path: Path, scaled: tuple[Path, int]) -> None:
+    from factory_dagster.products.model import ModelSpec
+
+    path, _ = scaled
+    root = flights_data.scaled_flights_root(tmp_path / "root", 3, path, max_train_rows=1234)
+    declared = {}
+    for spec_file in (root / "lines" / "flights").glob("*.yaml"):
+        for name, model in (yaml.safe_load(spec_file.read_text()) or {}).get("models", {}).items():
+            declared[name] = ModelSpec.model_validate(model).max_train_rows
+    shipped = set()
+    for spec_file in (REPO / "lines" / "flights").glob("*.yaml"):
+        shipped |= set((yaml.safe_load(spec_file.read_text()) or {}).get("models", {}))
+    assert declared == dict.fromkeys(shipped, 1234) and len(shipped) >= 2
+
+
 def test_a_bound_that_is_not_a_product_is_refused() -> None:
     suite = {
         "name": "x",
