@@ -282,6 +282,7 @@ def run_bookkeeping(work: Path, flights_home: Path | None, days: int, timeout: f
     prepare(root)
     print(f"[partitions] building {days:,} daily partitions (timeout {timeout:.0f} s) ...", flush=True)
     home = work / "many_days" / "home"
+    shutil.rmtree(home, ignore_errors=True)  # a build from nothing: an earlier run's home would make it a rebuild
     result.partition = measure(
         [*FACTORY, "build", "--root", str(root), "--home", str(home)],
         clean_env(),
