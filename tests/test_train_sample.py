@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,22 @@ def test_a_bad_max_train_rows_is_one_line(line_dir: Path, value: str, reason: st
     assert str(caught.value) == (
         f"{rel(models)}: models.delay_classifier.max_train_rows: {reason} (line {line_of(models, 'max_train_rows')})"
     )
+
+
+@pytest.mark.parametrize("bound", [700, None])
+def test_training_reads_only_its_rows_and_trains_the_same_model(bound: int | None) -> None:
+    """`training_rows` collects the test window and the train window's sample from a scan;
+    training on them gives the model, data hash and counts of training on the whole frame."""
+    from factory_dagster.products.training import training_rows
+
+    frame = daily_frame(days=50)  # 10 days before the train window: never read
+    spec = model_spec(bound)
+    rows, available = training_rows(spec, frame.lazy(), "ts")
+    whole = train_model(spec, frame, "ts", ["value"])
+    assert rows.height == whole.train_rows + whole.test_rows < frame.height
+    assert rows.columns == frame.columns
+    read = train_model(spec, rows, "ts", ["value"], train_rows_available=available)
+    assert available == whole.train_rows_available
+    assert (read.train_rows, read.test_rows, read.data_sha256) == (whole.train_rows, whole.test_rows, whole.data_sha256)
+    assert read.metrics == whole.metrics
+    assert pickle.dumps(read.pipeline) == pickle.dumps(whole.pipeline)

@@ -379,6 +379,14 @@ def model_frame(
     `keys`: the partitions to read (all stored ones of each set's current layout by default).
     Returns the frame and the names of its entity columns and timestamp (from the first set).
     """
+    frame, entity, timestamp = scan_model_frame(spec, model, home, keys)
+    return frame.collect(), entity, timestamp
+
+
+def scan_model_frame(
+    spec: FactorySpec, model: ModelSpec, home: FactoryHome, keys: list[str] | None = None
+) -> tuple[pl.LazyFrame, list[str], str]:
+    """`model_frame`, not yet read."""
     frame: pl.LazyFrame | None = None
     entity: list[str] = []
     timestamp = ""
@@ -411,7 +419,7 @@ def model_frame(
             renamed = dict(zip(fs.entity_columns(), entity, strict=True))
             frame = frame.join(lazy.select([*renamed, *extra]).rename(renamed), on=entity, how="inner")
     assert frame is not None  # the spec guarantees at least one feature set
-    return frame.collect(), entity, timestamp
+    return frame, entity, timestamp
 
 
 def model_registry(home: FactoryHome, name: str) -> ModelRegistry:
@@ -528,12 +536,18 @@ def build_model_asset(spec: FactorySpec, name: str) -> dg.AssetsDefinition:
             TrainingError,
             library_versions,
             train_model,
+            training_rows,
         )
 
         home = factory.paths
         try:
-            frame, _, timestamp = model_frame(spec, model, home)
-            result = train_model(model, frame, timestamp, features)
+            scan, _, timestamp = scan_model_frame(spec, model, home)
+            if len(model.features) == 1:  # one set scans in a stable order: read only what training reads
+                frame, available = training_rows(model, scan, timestamp)
+                result = train_model(model, frame, timestamp, features, train_rows_available=available)
+            else:  # joined sets: rows chosen by position could differ between two reads
+                frame = scan.collect()
+                result = train_model(model, frame, timestamp, features)
         except (FeatureDataError, TrainingError) as exc:
             raise dg.Failure(description=f"model {name}: {exc}", allow_retries=False) from None
 

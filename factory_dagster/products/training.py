@@ -27,6 +27,7 @@ from factory_dagster.products.model import (
 from factory_dagster.products.monitor import SCORE_COLUMN, reference_sample
 from factory_dagster.spec.estimators import ESTIMATORS, EstimatorInfo
 
+ROW = "__row"  # a row's position in a scanned frame
 TARGET = "__target"
 IMPORTANCE_SAMPLE = 5000
 
@@ -99,18 +100,18 @@ def frame_sha256(frame: pl.DataFrame) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def stratified_sample(frame: pl.DataFrame, days: pl.Series, limit: int, seed: int | None) -> pl.DataFrame:
-    """`limit` rows of `frame` (all when it has no more), in frame order: each day (`days`, one
-    per row) keeps its share of `limit` rounded by largest remainder, so within one row of
+def stratified_keep(days: pl.Series, limit: int, seed: int | None) -> pl.Series:
+    """Which rows a sample of `limit` keeps (all when there are no more), one per day in `days`:
+    each day keeps its share of `limit` rounded by largest remainder, so within one row of
     proportional, and its rows are drawn at random, seeded."""
-    if frame.height <= limit:
-        return frame
+    if days.len() <= limit:
+        return pl.Series([True] * days.len(), dtype=pl.Boolean)
     counts = pl.DataFrame({"day": days}).group_by("day").len().sort("day")
     rows = counts.get_column("len").to_numpy().astype(np.int64)
-    quota, remainder = np.divmod(rows * limit, frame.height)
+    quota, remainder = np.divmod(rows * limit, days.len())
     quota[np.argsort(-remainder, kind="stable")[: limit - int(quota.sum())]] += 1
-    draw = np.random.default_rng(seed or 0).random(frame.height)
-    keep = (
+    draw = np.random.default_rng(seed or 0).random(days.len())
+    return (
         pl.DataFrame({"day": days, "draw": draw})
         .select(
             pl.col("draw").rank("ordinal").over("day")
@@ -118,7 +119,37 @@ def stratified_sample(frame: pl.DataFrame, days: pl.Series, limit: int, seed: in
         )
         .to_series()
     )
-    return frame.filter(keep)
+
+
+def stratified_sample(frame: pl.DataFrame, days: pl.Series, limit: int, seed: int | None) -> pl.DataFrame:
+    """`limit` rows of `frame` (all when it has no more), in frame order (`stratified_keep`)."""
+    if frame.height <= limit:
+        return frame
+    return frame.filter(stratified_keep(days, limit, seed))
+
+
+def training_rows(spec: ModelSpec, frame: pl.LazyFrame, timestamp: str) -> tuple[pl.DataFrame, int]:
+    """The rows `train_model` reads, collected without the rest: the labelled rows of the test
+    window and of the train window, the latter sampled to `max_train_rows` as `train_model`
+    would; and the train window's rows before sampling.
+
+    Only the day of every row is read whole (4 bytes a row); a bounded model then holds its
+    sample and its test window, whatever the feature set's size. `frame` must scan in a stable
+    order (the rows are chosen by position).
+    """
+    labelled = frame.with_columns(target_expression(spec.target).alias(TARGET)).filter(pl.col(TARGET).is_not_null())
+    days = labelled.select(pl.col(timestamp).dt.date()).collect().to_series()
+    train_window, test_window = split_windows(days, spec.split)
+    in_train = days.is_between(train_window.start, train_window.end).to_numpy()
+    keep = days.is_between(test_window.start, test_window.end).to_numpy() | in_train
+    available = int(in_train.sum())
+    if spec.max_train_rows is not None and available > spec.max_train_rows:
+        train_positions = np.flatnonzero(in_train)
+        sampled = stratified_keep(days.filter(pl.Series(in_train)), spec.max_train_rows, spec.seed).to_numpy()
+        keep[train_positions[~sampled]] = False
+    positions = pl.Series(ROW, np.flatnonzero(keep), dtype=pl.UInt32)
+    rows = labelled.with_row_index(ROW).filter(pl.col(ROW).is_in(positions)).drop(ROW, TARGET).collect()
+    return rows, available
 
 
 def _estimator(
@@ -253,15 +284,20 @@ def _importances(
     return importances
 
 
-def train_model(spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: list[str]) -> TrainingResult:
-    """Fit on the train window, evaluate model and baseline on the test window."""
+def train_model(
+    spec: ModelSpec, frame: pl.DataFrame, timestamp: str, features: list[str], train_rows_available: int | None = None
+) -> TrainingResult:
+    """Fit on the train window, evaluate model and baseline on the test window.
+
+    `train_rows_available`: the train window's rows when `frame` holds them sampled already
+    (`training_rows`); counted in `frame` otherwise."""
     labelled = frame.with_columns(target_expression(spec.target).alias(TARGET)).filter(pl.col(TARGET).is_not_null())
     days = labelled.get_column(timestamp).dt.date()
     train_window, test_window = split_windows(days, spec.split)
     in_window = lambda w: days.is_between(w.start, w.end)  # noqa: E731
     train = labelled.filter(in_window(train_window))
     test = labelled.filter(in_window(test_window))
-    available = train.height
+    available = train.height if train_rows_available is None else train_rows_available
     if spec.max_train_rows is not None:
         train = stratified_sample(train, train.get_column(timestamp).dt.date(), spec.max_train_rows, spec.seed)
     if train.is_empty() or test.is_empty():
