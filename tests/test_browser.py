@@ -199,8 +199,18 @@ def show_markdown(page: Any, label: str) -> str:
     button.click()
     dialog = page.get_by_role("dialog").filter(has_not_text="Join the Dagster community")
     dialog.locator("table").first.wait_for()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     text = dialog.inner_text()
-    page.keyboard.press("Escape")
+    # Escape closes it, unless Dagster's community pop-up came up first and took the key (its
+    # locator handler then skips it): press again until the dialog is gone.
+    for _ in range(5):
+        page.keyboard.press("Escape")
+        try:
+            dialog.wait_for(state="hidden", timeout=5_000)
+            return text
+        except PlaywrightTimeoutError:
+            continue
     dialog.wait_for(state="hidden")
     return text
 
